@@ -1,0 +1,54 @@
+// @densessm/core: tensors, the op interface, graph IR, autodiff, sessions and backends, safetensors,
+// nn building blocks, optimizers and sampling. Backend-agnostic: nothing here computes on its own.
+
+export * from "./errors.js";
+
+export * from "./tensor/dtype.js";
+export * from "./tensor/shape.js";
+export { Tensor, type NestedArray } from "./tensor/tensor.js";
+
+export type { AttrValue, Attrs, Binding, Graph, Node } from "./graph/graph.js";
+export { consumers, liveNodes } from "./graph/graph.js";
+export {
+  GraphBuilder,
+  SymTensor,
+  currentBuilder,
+  trace,
+  toSym,
+  type ExpandPolicy,
+  type GraphBuilderOptions,
+  type ParameterLike,
+  type TensorLike,
+  type TraceSpec,
+} from "./graph/symbolic.js";
+export { lower, prune, rebuild, replay } from "./graph/transform.js";
+export { deserializeGraph, printGraph, serializeGraph } from "./graph/format.js";
+export { planBuffers, type BufferPlan } from "./graph/liveness.js";
+
+export * as ops from "./ops/api.js";
+export { defineOp, getOp, hasOp, listOps } from "./ops/registry.js";
+export type { CompositeOpDef, GradContext, GradRule, OpDef, PrimitiveOpDef, SourceOpDef, TypeInfo } from "./ops/registry.js";
+export { PRIMITIVE_NAMES, PRIMITIVE_OPS } from "./ops/primitives.js";
+export { hashUniform } from "./ops/random.js";
+export { normalizeAxes, sumToShape } from "./ops/helpers.js";
+
+export { gradName, gradients, type GradientOptions } from "./autodiff/gradients.js";
+
+export type { Backend, Capabilities, DeviceTensor, Executable, MemoryInfo } from "./backend/backend.js";
+export { getBackend, listBackends, registerBackend, unregisterBackend, type BackendRegistration } from "./backend/registry.js";
+export { Session, type Feed, type ParameterSource } from "./runtime/session.js";
+export { Rng, defaultRng, manualSeed } from "./runtime/rng.js";
+
+export { parseSafetensors, serializeSafetensors, type SafetensorsFile } from "./io/safetensors.js";
+export { readSafetensors, readSafetensorsFolder, writeFileAtomic, writeSafetensors, writeSafetensorsFolder } from "./io/files.js";
+
+export { Module } from "./nn/module.js";
+export { Parameter } from "./nn/parameter.js";
+export { init } from "./nn/init.js";
+export { DROPOUT_SEED_INPUT, Dropout, Embedding, LayerNorm, Linear, RMSNorm } from "./nn/layers.js";
+
+export { AdamW, type AdamWOptions, type AdamWState } from "./optim/adamw.js";
+export { learningRateSchedule, type Decay, type ScheduleOptions } from "./optim/schedule.js";
+export { GradientAccumulator, clipGradNorm, gradNorm } from "./optim/gradients.js";
+
+export { applyRepetitionPenalty, argmax, sampleToken, type SamplingOptions } from "./sampling/sample.js";

@@ -1,0 +1,94 @@
+import { FormatError } from "../errors.js";
+import { formatShape, sameShape } from "../tensor/shape.js";
+import type { Tensor } from "../tensor/tensor.js";
+import { Parameter } from "./parameter.js";
+
+/**
+ * Base class of every layer and model. Parameters and child modules are found by walking the
+ * object's own properties in declaration order (arrays of modules count as `name.0`, `name.1`, ...),
+ * so a property path is the state_dict key: `model.layers.0.self_attn.q_proj.weight`. Name the
+ * properties after the checkpoint layout you want to load (snake_case for PyTorch checkpoints).
+ */
+export abstract class Module {
+  training = true;
+
+  /** Every parameter with its dotted name. A parameter shared by two paths is listed once. */
+  namedParameters(prefix = ""): [string, Parameter][] {
+    const seen = new Set<Parameter>();
+    return this.allNamedParameters(prefix).filter(([, p]) => (seen.has(p) ? false : (seen.add(p), true)));
+  }
+
+  /** Like namedParameters, but a shared (tied) parameter appears under each of its names. */
+  allNamedParameters(prefix = ""): [string, Parameter][] {
+    const out: [string, Parameter][] = [];
+    const visit = (value: unknown, path: string): void => {
+      if (value instanceof Parameter) out.push([path, value]);
+      else if (value instanceof Module) for (const [k, v] of Object.entries(value)) visit(v, path ? `${path}.${k}` : k);
+      else if (Array.isArray(value)) value.forEach((v, i) => visit(v, `${path}.${i}`));
+    };
+    for (const [k, v] of Object.entries(this)) visit(v, prefix ? `${prefix}.${k}` : k);
+    return out;
+  }
+
+  parameters(): Parameter[] {
+    return this.namedParameters().map(([, p]) => p);
+  }
+
+  /** Total trainable scalars (shared parameters counted once). */
+  numParameters(): number {
+    return this.parameters().reduce((n, p) => n + p.value.size, 0);
+  }
+
+  /** Child modules, this one included, with their dotted names. */
+  modules(): Module[] {
+    const out: Module[] = [];
+    const visit = (value: unknown): void => {
+      if (value instanceof Module) {
+        out.push(value);
+        for (const v of Object.values(value)) visit(v);
+      } else if (Array.isArray(value)) value.forEach(visit);
+    };
+    visit(this);
+    return out;
+  }
+
+  /** Switches this module and its children between training (dropout on) and evaluation. */
+  train(on = true): this {
+    for (const m of this.modules()) m.training = on;
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
+  }
+
+  /** Parameter values by state_dict name; tied parameters appear under every name, like PyTorch. */
+  stateDict(): Map<string, Tensor> {
+    return new Map(this.allNamedParameters().map(([name, p]) => [name, p.value]));
+  }
+
+  /**
+   * Assigns parameters from a state dict. Every problem is collected and reported in one error that
+   * names each key: missing, unexpected (unless `strict` is false), or of the wrong shape. Values in
+   * float16/bfloat16 are widened to float32.
+   */
+  loadStateDict(dict: ReadonlyMap<string, Tensor>, options: { strict?: boolean } = {}): void {
+    const strict = options.strict ?? true;
+    const params = this.allNamedParameters();
+    const problems: string[] = [];
+    for (const [name, p] of params) {
+      const t = dict.get(name);
+      if (!t) problems.push(`missing tensor "${name}" (expected ${formatShape(p.shape)})`);
+      else if (!sameShape(t.shape, p.shape)) problems.push(`tensor "${name}" has shape ${formatShape(t.shape)}, expected ${formatShape(p.shape)}`);
+    }
+    if (strict) {
+      const known = new Set(params.map(([n]) => n));
+      for (const name of dict.keys()) if (!known.has(name)) problems.push(`unexpected tensor "${name}"`);
+    }
+    if (problems.length) throw new FormatError(`cannot load state dict:\n  ${problems.join("\n  ")}`);
+    for (const [name, p] of params) {
+      const t = dict.get(name)!;
+      p.assign(t.dtype === "float32" || t.dtype === "int32" ? t : t.to("float32"), name);
+    }
+  }
+}
