@@ -52,3 +52,4 @@ export { learningRateSchedule, type Decay, type ScheduleOptions } from "./optim/
 export { GradientAccumulator, clipGradNorm, gradNorm } from "./optim/gradients.js";
 
 export { applyRepetitionPenalty, argmax, sampleToken, type SamplingOptions } from "./sampling/sample.js";
+export { ConformanceError, conformanceOps, conformanceSuite, type ConformanceCase } from "./conformance/suite.js";

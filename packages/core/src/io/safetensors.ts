@@ -80,7 +80,8 @@ export function parseSafetensors(bytes: Uint8Array, source = "safetensors"): Saf
 }
 
 function decode(raw: Uint8Array, code: string, shape: number[], what: string): Tensor {
-  const copy = raw.slice(); // aligned, and detached from the file buffer
+  // A fresh copy is aligned and detached from the file buffer (Node's Buffer#slice would not copy).
+  const copy = new Uint8Array(raw);
   switch (code) {
     case "F32":
       return new Tensor(new Float32Array(copy.buffer), shape, "float32");

@@ -39,10 +39,12 @@ export class Tensor<D extends DType = DType> {
   }
 
   static zeros<D extends DType = "float32">(shape: Shape, dtype: D = "float32" as D): Tensor<D> {
+    assertValidShape(shape, "Tensor.zeros");
     return new Tensor(allocate(dtype, numel(shape)), shape, dtype);
   }
 
   static full(shape: Shape, value: number, dtype: DType = "float32"): Tensor {
+    assertValidShape(shape, "Tensor.full");
     return Tensor.fromArray(new Array<number>(numel(shape)).fill(value), shape, dtype);
   }
 

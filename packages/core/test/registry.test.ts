@@ -1,0 +1,32 @@
+import { describe, expect, it } from "vitest";
+import { BackendError, getBackend, listBackends, registerBackend, unregisterBackend, type Backend } from "../src/index.js";
+
+const fake = (name: string): Backend => ({
+  name,
+  capabilities: { ops: new Set(), dtypes: ["float32", "int32"] },
+  compile: () => Promise.reject(new Error("not for running")),
+  upload: (t) => t,
+  download: (t) => Promise.reject(new Error(`${String(t)}`)),
+  release: () => {},
+  memory: () => ({ liveBytes: 0, peakBytes: 0 }),
+});
+
+describe("backend registry", () => {
+  it("picks by name, or the best available by priority", async () => {
+    registerBackend({ name: "slow", priority: 1, create: () => fake("slow") });
+    registerBackend({ name: "fast", priority: 10, create: () => fake("fast") });
+    registerBackend({ name: "absent", priority: 100, isAvailable: () => false, create: () => fake("absent") });
+    try {
+      expect(listBackends().map((b) => b.name).slice(0, 3)).toEqual(["absent", "fast", "slow"]);
+      expect((await getBackend()).name).toBe("fast");
+      expect((await getBackend("slow")).name).toBe("slow");
+      expect(await getBackend("slow")).toBe(await getBackend("slow"));
+      await expect(getBackend("absent")).rejects.toThrow(/not available on this machine/);
+      await expect(getBackend("nope")).rejects.toThrow(BackendError);
+      await expect(getBackend("nope")).rejects.toThrow(/unknown backend "nope"; registered: absent, fast, slow/);
+      expect(() => registerBackend({ name: "Bad Name", priority: 0, create: () => fake("x") })).toThrow(/lower-case/);
+    } finally {
+      for (const n of ["slow", "fast", "absent"]) unregisterBackend(n);
+    }
+  });
+});
