@@ -14,6 +14,7 @@ import {
   type MemoryInfo,
 } from "@densessm/core";
 import { KERNELS, type CompiledKernel } from "./kernels/index.js";
+import { foldTransposes } from "./rewrite.js";
 
 /** Recycles output buffers by exact dtype and length, and keeps the backend's byte counts. */
 class BufferPool {
@@ -62,7 +63,8 @@ export class CpuBackend implements Backend {
   readonly capabilities = { ops: ALL_OPS, dtypes: ["float32", "float16", "bfloat16", "int32"] as const };
   private readonly stats = { live: 0, peak: 0 };
 
-  async compile(graph: Graph): Promise<Executable> {
+  async compile(lowered: Graph): Promise<Executable> {
+    const graph = foldTransposes(lowered);
     const { nodes } = graph;
     const kernels: (CompiledKernel | undefined)[] = nodes.map((node) => {
       if (node.op === "input" || node.op === "param" || node.op === "const") return undefined;

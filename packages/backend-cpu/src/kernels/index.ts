@@ -25,4 +25,4 @@ export const KERNELS: Readonly<Record<string, KernelFactory>> = {
 };
 
 export type { Allocator, CompiledKernel, KernelFactory } from "./types.js";
-export { gemm, naiveGemm } from "./matmul.js";
+export { gemm, gemmTransB, naiveGemm } from "./matmul.js";

@@ -1,13 +1,129 @@
-import { broadcastShapes, numel, Tensor } from "@densessm/core";
+import { numel, Tensor } from "@densessm/core";
+import { MR, NR, simdKernel } from "./gemm-simd.js";
 import { broadcastIndex } from "./indexing-maps.js";
 import type { KernelFactory } from "./types.js";
 
+// Blocking of the SIMD path, in panels: a B micro-panel (KC x NR floats, 8 KiB) stays in L1 while
+// the micro-kernel sweeps an A block of MC_PANELS panels (KC x MR each; 128 KiB in all) from L2.
+const KC = 256;
+const MC_PANELS = 32;
+const NC_PANELS = 64;
+const PACK_ROWS = 32;
+/** Below this many multiply-adds the packing into WebAssembly memory costs more than it saves. */
+const SIMD_MIN_WORK = 16 * 16 * 16;
+/** The SIMD path packs A, B and C into WebAssembly memory; bigger problems are split or stay in JS. */
+const MAX_SCRATCH_BYTES = 1 << 30;
+
+let scratch: Float32Array | null = null;
+
+function scratchView(floats: number): Float32Array {
+  const kernel = simdKernel()!;
+  const needBytes = floats * 4;
+  const haveBytes = kernel.memory.buffer.byteLength;
+  if (needBytes > haveBytes) kernel.memory.grow(Math.ceil((needBytes - haveBytes) / 65536));
+  // Growing detaches the old buffer; re-view it whenever it changed.
+  if (scratch === null || scratch.buffer !== kernel.memory.buffer) scratch = new Float32Array(kernel.memory.buffer);
+  return scratch;
+}
+
 /**
- * C[m, n] = sum_k A[m, k] B[k, n] for one matrix of a batch, accumulating into zeroed C.
- * Cache-blocked over k and n, and register-tiled four rows at a time in i-k-j order so the inner
- * loop streams contiguous rows of B and C (which V8 compiles to tight scalar loops).
+ * C += A B (or A B^T when transB) through the WebAssembly SIMD micro-kernel. A is packed into
+ * ceil(m / MR) panels of k x MR floats, B into ceil(n / NR) panels of k x NR (zero-padded, so the
+ * micro-kernel never sees a ragged edge), and C is copied into a padded m x n tile grid and back.
  */
-export function gemm(a: Float32Array, aOff: number, b: Float32Array, bOff: number, c: Float32Array, cOff: number, m: number, n: number, k: number): void {
+function gemmSimd(a: Float32Array, aOff: number, b: Float32Array, bOff: number, c: Float32Array, cOff: number, m: number, n: number, k: number, transB: boolean): void {
+  const kernel = simdKernel()!;
+  const mp = Math.ceil(m / MR), np = Math.ceil(n / NR);
+  const mPad = mp * MR, nPad = np * NR;
+  const aBase = 0, bBase = mPad * k, cBase = bBase + nPad * k;
+  const f = scratchView(cBase + mPad * nPad);
+
+  // Pack A: panel ip holds rows ip*MR .. ip*MR+MR-1, stored k-major (MR floats per k).
+  for (let ip = 0; ip < mp; ip++) {
+    const panel = aBase + ip * k * MR;
+    for (let r = 0; r < MR; r++) {
+      const i = ip * MR + r;
+      if (i < m) {
+        const row = aOff + i * k;
+        for (let p = 0; p < k; p++) f[panel + p * MR + r] = a[row + p]!;
+      } else {
+        for (let p = 0; p < k; p++) f[panel + p * MR + r] = 0;
+      }
+    }
+  }
+  // Pack B: panel jp holds columns jp*NR .. jp*NR+NR-1, stored k-major (NR floats per k).
+  if (!transB) {
+    // A strip of PACK_ROWS rows of B at a time, so the rows stay in cache while every panel takes its slice.
+    for (let p0 = 0; p0 < k; p0 += PACK_ROWS) {
+      const p1 = Math.min(k, p0 + PACK_ROWS);
+      for (let jp = 0; jp < np; jp++) {
+        const j0 = jp * NR, cols = Math.min(NR, n - j0);
+        let o = bBase + (jp * k + p0) * NR;
+        for (let p = p0; p < p1; p++, o += NR) {
+          const row = bOff + p * n + j0;
+          let j = 0;
+          for (; j < cols; j++) f[o + j] = b[row + j]!;
+          for (; j < NR; j++) f[o + j] = 0;
+        }
+      }
+    }
+  } else {
+    // B is n x k: column j of B^T is row j of B, read contiguously.
+    for (let jp = 0; jp < np; jp++) {
+      const panel = bBase + jp * k * NR;
+      for (let r = 0; r < NR; r++) {
+        const j = jp * NR + r;
+        if (j < n) {
+          const row = bOff + j * k;
+          for (let p = 0; p < k; p++) f[panel + p * NR + r] = b[row + p]!;
+        } else {
+          for (let p = 0; p < k; p++) f[panel + p * NR + r] = 0;
+        }
+      }
+    }
+  }
+  // C in: the padded rows and columns start at zero and are never copied back.
+  for (let i = 0; i < mPad; i++) {
+    const dst = cBase + i * nPad;
+    if (i < m) {
+      const src = cOff + i * n;
+      let j = 0;
+      for (; j < n; j++) f[dst + j] = c[src + j]!;
+      for (; j < nPad; j++) f[dst + j] = 0;
+    } else {
+      f.fill(0, dst, dst + nPad);
+    }
+  }
+
+  const { micro } = kernel;
+  const ldc = nPad * 4;
+  for (let p0 = 0; p0 < k; p0 += KC) {
+    const kc = Math.min(KC, k - p0);
+    for (let j0 = 0; j0 < np; j0 += NC_PANELS) {
+      const j1 = Math.min(np, j0 + NC_PANELS);
+      for (let i0 = 0; i0 < mp; i0 += MC_PANELS) {
+        const i1 = Math.min(mp, i0 + MC_PANELS);
+        for (let jp = j0; jp < j1; jp++) {
+          const pb = (bBase + (jp * k + p0) * NR) * 4;
+          const pc = (cBase + jp * NR) * 4;
+          for (let ip = i0; ip < i1; ip++) micro((aBase + (ip * k + p0) * MR) * 4, pb, pc + ip * MR * ldc, kc, ldc);
+        }
+      }
+    }
+  }
+
+  for (let i = 0; i < m; i++) {
+    const src = cBase + i * nPad, dst = cOff + i * n;
+    for (let j = 0; j < n; j++) c[dst + j] = f[src + j]!;
+  }
+}
+
+/**
+ * The plain-JS path (small problems, or engines without WebAssembly SIMD): i-k-j, four rows at a
+ * time. Rounding the product to float32 before the (float32-rounded) add reproduces f32x4.mul then
+ * f32x4.add exactly, so both paths give the same bits.
+ */
+function gemmJs(a: Float32Array, aOff: number, b: Float32Array, bOff: number, c: Float32Array, cOff: number, m: number, n: number, k: number): void {
   const KB = 128;
   const NB = 512;
   for (let j0 = 0; j0 < n; j0 += NB) {
@@ -23,10 +139,10 @@ export function gemm(a: Float32Array, aOff: number, b: Float32Array, bOff: numbe
           const bRow = bOff + p * n;
           for (let j = j0; j < j1; j++) {
             const y = b[bRow + j]!;
-            c[c0 + j]! += x0 * y;
-            c[c1 + j]! += x1 * y;
-            c[c2 + j]! += x2 * y;
-            c[c3 + j]! += x3 * y;
+            c[c0 + j]! += Math.fround(x0 * y);
+            c[c1 + j]! += Math.fround(x1 * y);
+            c[c2 + j]! += Math.fround(x2 * y);
+            c[c3 + j]! += Math.fround(x3 * y);
           }
         }
       }
@@ -36,11 +152,80 @@ export function gemm(a: Float32Array, aOff: number, b: Float32Array, bOff: numbe
         for (let p = p0; p < p1; p++) {
           const x0 = a[a0 + p]!;
           const bRow = bOff + p * n;
-          for (let j = j0; j < j1; j++) c[c0 + j]! += x0 * b[bRow + j]!;
+          for (let j = j0; j < j1; j++) c[c0 + j]! += Math.fround(x0 * b[bRow + j]!);
         }
       }
     }
   }
+}
+
+/** JS path for A B^T: each C[i, j] is a dot product of two contiguous rows; four columns at a time for ILP. */
+function gemmTransBJs(a: Float32Array, aOff: number, b: Float32Array, bOff: number, c: Float32Array, cOff: number, m: number, n: number, k: number): void {
+  for (let i = 0; i < m; i++) {
+    const ai = aOff + i * k, ci = cOff + i * n;
+    let j = 0;
+    for (; j + 3 < n; j += 4) {
+      const b0 = bOff + j * k, b1 = b0 + k, b2 = b1 + k, b3 = b2 + k;
+      let s0 = c[ci + j]!, s1 = c[ci + j + 1]!, s2 = c[ci + j + 2]!, s3 = c[ci + j + 3]!;
+      for (let p = 0; p < k; p++) {
+        const x = a[ai + p]!;
+        s0 = Math.fround(s0 + Math.fround(x * b[b0 + p]!));
+        s1 = Math.fround(s1 + Math.fround(x * b[b1 + p]!));
+        s2 = Math.fround(s2 + Math.fround(x * b[b2 + p]!));
+        s3 = Math.fround(s3 + Math.fround(x * b[b3 + p]!));
+      }
+      c[ci + j] = s0;
+      c[ci + j + 1] = s1;
+      c[ci + j + 2] = s2;
+      c[ci + j + 3] = s3;
+    }
+    for (; j < n; j++) {
+      const bj = bOff + j * k;
+      let s = c[ci + j]!;
+      for (let p = 0; p < k; p++) s = Math.fround(s + Math.fround(a[ai + p]! * b[bj + p]!));
+      c[ci + j] = s;
+    }
+  }
+}
+
+function gemmAny(a: Float32Array, aOff: number, b: Float32Array, bOff: number, c: Float32Array, cOff: number, m: number, n: number, k: number, transB: boolean): void {
+  if (m === 0 || n === 0 || k === 0) return;
+  // Skinny products (m or n below a tile: matrix-vector, one-token decode) would spend more time
+  // packing B than multiplying, so they stay in JS along with tiny ones.
+  if (m >= 2 * MR && n >= NR / 2 && m * n * k >= SIMD_MIN_WORK && simdKernel() !== null) {
+    const mPad = Math.ceil(m / MR) * MR, nPad = Math.ceil(n / NR) * NR;
+    const bytes = (mPad * k + nPad * k + mPad * nPad) * 4;
+    if (bytes <= MAX_SCRATCH_BYTES) return gemmSimd(a, aOff, b, bOff, c, cOff, m, n, k, transB);
+    // Too big for one pass: rows of A and C are independent, so halve m (same per-element sums).
+    if (m >= 2 * MR && nPad * k * 4 < MAX_SCRATCH_BYTES / 2) {
+      const top = Math.ceil(m / 2 / MR) * MR;
+      gemmAny(a, aOff, b, bOff, c, cOff, top, n, k, transB);
+      gemmAny(a, aOff + top * k, b, bOff, c, cOff + top * n, m - top, n, k, transB);
+      return;
+    }
+  }
+  if (transB) gemmTransBJs(a, aOff, b, bOff, c, cOff, m, n, k);
+  else gemmJs(a, aOff, b, bOff, c, cOff, m, n, k);
+}
+
+/**
+ * C[m, n] += sum_k A[m, k] B[k, n] for one matrix of a batch (row-major, at the given offsets); the
+ * matmul kernel passes a zeroed C. Products with m >= 8, n >= 4 and at least 16^3 multiply-adds
+ * run on a WebAssembly SIMD micro-kernel (4 x 8 register tile, packed A and B panels, k blocked by
+ * 256); smaller or skinnier ones, and engines without SIMD, use cache-blocked JS loops. Every path
+ * gives the same bits: each C element is summed over k in ascending order, with the product and
+ * each partial sum rounded to float32.
+ */
+export function gemm(a: Float32Array, aOff: number, b: Float32Array, bOff: number, c: Float32Array, cOff: number, m: number, n: number, k: number): void {
+  gemmAny(a, aOff, b, bOff, c, cOff, m, n, k, false);
+}
+
+/**
+ * C[m, n] += sum_k A[m, k] B[n, k]: gemm with B transposed (B stored n x k, as a linear layer's
+ * weight is), without materialising the transpose. Same paths and guarantees as gemm.
+ */
+export function gemmTransB(a: Float32Array, aOff: number, b: Float32Array, bOff: number, c: Float32Array, cOff: number, m: number, n: number, k: number): void {
+  gemmAny(a, aOff, b, bOff, c, cOff, m, n, k, true);
 }
 
 /** The textbook triple loop, kept as the benchmark's baseline and the tests' oracle. */
@@ -53,18 +238,24 @@ export function naiveGemm(a: Float32Array, b: Float32Array, c: Float32Array, m: 
     }
 }
 
+/**
+ * Batched matmul. With `attrs.transB` (set by `foldTransposes`), the second input is stored
+ * [..., N, K] and read transposed, so `x @ W^T` never materialises W^T.
+ */
 export const matmulKernel: KernelFactory = (node, [a, b]) => {
+  const transB = node.attrs.transB === true;
   const [m, k] = a!.shape.slice(-2) as [number, number];
-  const n = b!.shape[b!.shape.length - 1]!;
-  const batchShape = broadcastShapes(a!.shape.slice(0, -2), b!.shape.slice(0, -2), "matmul");
+  const n = node.shape[node.shape.length - 1]!;
+  const batchShape = node.shape.slice(0, -2);
   // Offsets of each batch's matrix in A and B (broadcast batches share a matrix).
   const aBatch = broadcastIndex(a!.shape.slice(0, -2), batchShape);
   const bBatch = broadcastIndex(b!.shape.slice(0, -2), batchShape);
   const batches = numel(batchShape);
+  const multiply = transB ? gemmTransB : gemm;
   return ([x, y], alloc) => {
     const c = alloc("float32", batches * m * n) as Float32Array;
     c.fill(0);
-    for (let t = 0; t < batches; t++) gemm(x!.data as Float32Array, aBatch[t]! * m * k, y!.data as Float32Array, bBatch[t]! * k * n, c, t * m * n, m, n, k);
+    for (let t = 0; t < batches; t++) multiply(x!.data as Float32Array, aBatch[t]! * m * k, y!.data as Float32Array, bBatch[t]! * k * n, c, t * m * n, m, n, k);
     return new Tensor(c, node.shape, "float32");
   };
 };

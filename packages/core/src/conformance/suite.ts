@@ -115,6 +115,7 @@ function opCases(): OpCase[] {
     { name: "max axis 1 keepdims", op: "max", inputs: [distinct], fn: ([x]) => x!.max(1, true), expected: ([x]) => reduceRef(x!, [1], true, -Infinity, Math.max) },
     { name: "matmul", op: "matmul", inputs: [rand([2, 3, 4]), rand([4, 5])], fn: ([p, q]) => p!.matmul(q!), expected: ([p, q]) => matmulRef(p!, q!) },
     { name: "matmul broadcast batch", op: "matmul", inputs: [rand([2, 1, 3, 4]), rand([3, 4, 2])], fn: ([p, q]) => p!.matmul(q!), expected: ([p, q]) => matmulRef(p!, q!) },
+    { name: "matmul transposed rhs (x @ W^T)", op: "matmul", inputs: [rand([2, 3, 4]), rand([5, 4])], fn: ([p, q]) => p!.matmul(q!.transpose()), expected: ([p, q]) => matmulRef(p!, permuteRef(q!, [1, 0])) },
     { name: "reshape", op: "reshape", inputs: [x234], fn: ([x]) => x!.reshape([4, -1]).mul(1), expected: ([x]) => ({ shape: [4, 6], data: x!.data }) },
     { name: "permute", op: "permute", inputs: [x234], fn: ([x]) => x!.permute([2, 0, 1]), expected: ([x]) => permuteRef(x!, [2, 0, 1]) },
     {
