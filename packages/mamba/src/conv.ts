@@ -1,0 +1,33 @@
+import { init, Module, ops, Parameter, type Rng, type SymTensor } from "@densessm/core";
+
+/**
+ * PyTorch's depthwise `nn.Conv1d(E, E, K, groups=E)` as Mamba holds it: weight [E, 1, K] and bias
+ * [E], so state-spaces checkpoints load without reshaping. Initialised like PyTorch (uniform in
+ * ±1/sqrt(fan_in) with fan_in = K, since each group sees one channel).
+ */
+export class DepthwiseConv1d extends Module {
+  weight: Parameter;
+  bias: Parameter | undefined;
+
+  constructor(
+    readonly channels: number,
+    readonly kernel: number,
+    options: { bias: boolean; rng?: Rng },
+  ) {
+    super();
+    this.weight = new Parameter(init.fanInUniform([channels, 1, kernel], kernel, options.rng));
+    this.bias = options.bias ? new Parameter(init.fanInUniform([channels], kernel, options.rng)) : undefined;
+  }
+
+  /**
+   * Causal convolution of x [B, T, E] continuing from `tail` [B, K-1, E], the K-1 inputs that
+   * precede x (zeros at the start of a sequence). Returns the T outputs.
+   */
+  forward(x: SymTensor, tail: SymTensor | undefined): SymTensor {
+    const k = this.kernel;
+    const w = this.weight.sym.reshape([this.channels, k]);
+    if (!tail) return ops.causalConv1d(x, w, this.bias);
+    const extended = ops.concat([tail, x], 1);
+    return ops.causalConv1d(extended, w, this.bias).slice(1, k - 1);
+  }
+}

@@ -1,0 +1,10 @@
+// @densessm/mamba: Mamba (state-spaces/mamba's `Mamba` block and `MambaLMHeadModel`) and DenseMamba
+// (Mamba with DenseSSM's dense hidden connections), in full-sequence, chunkwise and recurrent form.
+export { MambaConfig, DENSE_DEFAULTS, type DenseOptions, type DenseFuseTarget, type DenseGateGranularity, type DenseGateInit, type DenseProjection, type MambaConfigOptions } from "./config.js";
+export { MambaMixer, type LayerState, type MixerHooks, type MixerOutput } from "./mixer.js";
+export { DepthwiseConv1d } from "./conv.js";
+export { selectiveScan, type SelectiveScanInputs } from "./selective-scan.js";
+export { DenseTransition, denseHooks } from "./dense.js";
+export { DenseMambaMixer, MambaBackbone, MambaBlock, MambaLMHeadModel, type ChunkOutput } from "./model.js";
+export { detectLayout, toStateSpacesLayout, type CheckpointLayout } from "./checkpoint.js";
+export { MambaForCausalLM, loadCausalLM, type CausalLM, type ForwardMode, type RecurrentState } from "./causal-lm.js";
