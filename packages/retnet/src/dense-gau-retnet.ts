@@ -1,0 +1,177 @@
+import { DenseSSMError, Embedding, Linear, Module, ops, RMSNorm, type Rng, type SymTensor } from "@densessm/core";
+import { DenseHiddenRing, HiddenFusion, HiddenProjection, selectiveGate } from "@densessm/fusion";
+import type { DenseGauRetNetConfig } from "./config.js";
+import type { RetentionContext } from "./context.js";
+import { chunkwiseRetention, parallelRetention, recurrentRetention, thetaShift } from "./retention.js";
+
+/** The pre-fusion k and v of one layer, which later layers read through their dense connections. */
+export interface DenseKV {
+  k: SymTensor;
+  v: SymTensor;
+}
+
+/**
+ * DenseGAU-RetNet's token mixer (the official MultiScaleGauRetention), per layer:
+ *
+ *     q = SiLU(x Wq),  k = SiLU(x Wk) / sqrt(dk),  [v, g] = SiLU(x W_to_hidden)
+ *     if the layer has earlier layers (dense):
+ *         k ← k_norm(k + Σ_i SiLU(k_select(x)) ⊙ k_i)        (k_i: earlier layers' pre-fusion k)
+ *         v ← v_norm(v + Σ_i SiLU(v_select(x)) ⊙ v_i)
+ *     o = GroupRMSNorm(Retention(θ(q), θ(k), v)) ⊙ g;  y = o W_to_out
+ *
+ * The selective transition is the fusion package's φ with identity projection and the gate MLPs
+ * named `k_select`/`v_select` as in the checkpoints; fusion is "add".
+ */
+export class MultiScaleGauRetention extends Module {
+  q_proj: Linear;
+  k_proj: Linear;
+  group_norm: RMSNorm;
+  to_hidden: Linear[];
+  to_out: Linear[];
+  k_select: HiddenProjection;
+  v_select: HiddenProjection;
+  k_norm: RMSNorm;
+  v_norm: RMSNorm;
+  private readonly fusion: HiddenFusion;
+
+  constructor(
+    readonly config: DenseGauRetNetConfig,
+    rng?: Rng,
+  ) {
+    super();
+    const { hiddenSize: d, queryKeyDim: qk, expansionDim: e, rmsNormEps: eps } = config;
+    this.q_proj = new Linear(d, qk, { bias: false, rng });
+    this.k_proj = new Linear(d, qk, { bias: false, rng });
+    this.group_norm = new RMSNorm(config.headDim, eps);
+    this.to_hidden = [new Linear(d, 2 * e, { bias: false, rng })];
+    this.to_out = [new Linear(e, d, { bias: false, rng })];
+    this.k_select = new HiddenProjection(d, config.kSelectHidden, qk, { rng });
+    this.v_select = new HiddenProjection(d, config.vSelectHidden, e, { rng });
+    this.k_norm = new RMSNorm(qk, eps);
+    this.v_norm = new RMSNorm(e, eps);
+    this.fusion = new HiddenFusion({ mode: "add", dim: qk });
+  }
+
+  /**
+   * x: [B, L, D] (the normed layer input). `earlier`: the last m layers' pre-fusion k/v (empty for
+   * the first layer, which then skips k_norm/v_norm like the official code). `state`: recurrent
+   * state [B, H, dk, dv] entering this call.
+   */
+  forward(x: SymTensor, ctx: RetentionContext, earlier: readonly DenseKV[], state?: SymTensor): { out: SymTensor; kv: DenseKV; state?: SymTensor } {
+    const cfg = this.config;
+    const [b, len] = x.shape as [number, number, number];
+    const h = cfg.numHeads;
+    const q = ops.silu(this.q_proj.forward(x));
+    const kCurrent = ops.silu(this.k_proj.forward(x)).mul(Math.pow(cfg.keyDim, -0.5));
+    const hidden = ops.silu(this.to_hidden[0]!.forward(x));
+    const e = cfg.expansionDim;
+    const vCurrent = hidden.slice(-1, 0, e);
+    const gate = hidden.slice(-1, e, 2 * e);
+
+    let k = kCurrent;
+    let v = vCurrent;
+    if (earlier.length > 0) {
+      const kGate = selectiveGate(this.k_select, x);
+      k = this.k_norm.forward(this.fusion.forward(kCurrent, earlier.map((p) => kGate.mul(p.k))));
+      const vGate = selectiveGate(this.v_select, x);
+      v = this.v_norm.forward(this.fusion.forward(vCurrent, earlier.map((p) => vGate.mul(p.v))));
+    }
+
+    const heads = (t: SymTensor, width: number) => t.reshape([b, len, h, width]).transpose(1, 2);
+    const qr = thetaShift(heads(q, cfg.keyDim), ctx.sin, ctx.cos);
+    const kr = thetaShift(heads(k, cfg.keyDim), ctx.sin, ctx.cos);
+    const vh = heads(v, cfg.headDim);
+
+    let o: SymTensor;
+    let next: SymTensor | undefined;
+    switch (ctx.mode) {
+      case "parallel":
+        o = parallelRetention(qr, kr, vh, ctx.mask!, ctx.rowNormalize ?? true);
+        break;
+      case "chunkwise":
+        o = chunkwiseRetention(qr, kr, vh, ctx.gammas, ctx.chunkSize ?? 64, ctx.start ?? 0);
+        break;
+      case "recurrent": {
+        const r = recurrentRetention(qr, kr, vh, ctx.carry!, ctx.inject!, state);
+        o = r.out;
+        next = r.state;
+        break;
+      }
+      default:
+        throw new DenseSSMError(`unknown retention mode "${String(ctx.mode)}"`);
+    }
+    const normed = this.group_norm.forward(o).reshape([b, len, e]);
+    ctx.taps?.push(normed);
+    const out = this.to_out[0]!.forward(normed.mul(gate));
+    return { out, kv: { k: kCurrent, v: vCurrent }, ...(next ? { state: next } : {}) };
+  }
+}
+
+/** Pre-norm residual block without FFN: x + mixer(RMSNorm(x)). */
+export class DenseGauRetNetLayer extends Module {
+  self_attn: MultiScaleGauRetention;
+  input_layernorm: RMSNorm;
+
+  constructor(config: DenseGauRetNetConfig, rng?: Rng) {
+    super();
+    this.self_attn = new MultiScaleGauRetention(config, rng);
+    this.input_layernorm = new RMSNorm(config.hiddenSize, config.rmsNormEps);
+  }
+
+  forward(x: SymTensor, ctx: RetentionContext, earlier: readonly DenseKV[], state?: SymTensor): { out: SymTensor; kv: DenseKV; state?: SymTensor } {
+    const r = this.self_attn.forward(this.input_layernorm.forward(x), ctx, earlier, state);
+    return { ...r, out: x.add(r.out) };
+  }
+}
+
+/** Embedding, the layer stack with its dense k/v ring, and the final RMSNorm. */
+export class DenseGauRetNetModel extends Module {
+  embed_tokens: Embedding;
+  layers: DenseGauRetNetLayer[];
+  norm: RMSNorm;
+
+  constructor(
+    readonly config: DenseGauRetNetConfig,
+    rng?: Rng,
+  ) {
+    super();
+    this.embed_tokens = new Embedding(config.vocabSize, config.hiddenSize, { rng, std: 0.02 });
+    this.layers = Array.from({ length: config.numLayers }, () => new DenseGauRetNetLayer(config, rng));
+    this.norm = new RMSNorm(config.hiddenSize, config.rmsNormEps);
+  }
+
+  /** ids [B, L] int32 → final hidden states [B, L, D] (and the per-layer recurrent states). */
+  forward(ids: SymTensor, ctx: RetentionContext, states?: readonly SymTensor[]): { hidden: SymTensor; states: SymTensor[] } {
+    let x = this.embed_tokens.forward(ids);
+    const ring = new DenseHiddenRing<DenseKV>(this.config.denseBlockLayers);
+    const next: SymTensor[] = [];
+    this.layers.forEach((layer, i) => {
+      const r = layer.forward(x, ctx, ring.items(), states?.[i]);
+      x = r.out;
+      ring.push(r.kv);
+      if (r.state) next.push(r.state);
+    });
+    return { hidden: this.norm.forward(x), states: next };
+  }
+}
+
+/** The causal LM: model + lm_head (a separate matrix unless tie_word_embeddings). */
+export class DenseGauRetNetForCausalLM extends Module {
+  model: DenseGauRetNetModel;
+  lm_head: Linear;
+
+  constructor(
+    readonly config: DenseGauRetNetConfig,
+    rng?: Rng,
+  ) {
+    super();
+    this.model = new DenseGauRetNetModel(config, rng);
+    this.lm_head = new Linear(config.hiddenSize, config.vocabSize, { bias: false, rng });
+    if (config.tieWordEmbeddings) this.lm_head.weight = this.model.embed_tokens.weight;
+  }
+
+  forward(ids: SymTensor, ctx: RetentionContext, states?: readonly SymTensor[]): { logits: SymTensor; states: SymTensor[] } {
+    const { hidden, states: next } = this.model.forward(ids, ctx, states);
+    return { logits: this.lm_head.forward(hidden), states: next };
+  }
+}

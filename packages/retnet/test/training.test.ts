@@ -1,0 +1,92 @@
+import { CpuBackend } from "@densessm/backend-cpu";
+import { gradName, gradients, Rng, Session, Tensor, type Graph, type Parameter } from "@densessm/core";
+import { describe, expect, it } from "vitest";
+import { DenseGauRetNet } from "../src/index.js";
+import { randomIds, tinyConfig } from "./helpers.js";
+
+async function lossAt(session: Session, g: Graph, feeds: Record<string, Tensor>): Promise<number> {
+  return (await session.run(g, feeds)).loss!.item();
+}
+
+async function finiteDifference(session: Session, g: Graph, feeds: Record<string, Tensor>, p: Parameter, i: number, eps: number): Promise<number> {
+  const data = p.value.data as Float32Array;
+  const old = data[i]!;
+  data[i] = old + eps;
+  p.markUpdated();
+  const plus = await lossAt(session, g, feeds);
+  data[i] = old - eps;
+  p.markUpdated();
+  const minus = await lossAt(session, g, feeds);
+  data[i] = old;
+  p.markUpdated();
+  return (plus - minus) / (2 * eps);
+}
+
+describe("causal LM loss", () => {
+  it("is the shifted cross-entropy, ignoring -100", async () => {
+    const lm = new DenseGauRetNet(tinyConfig(), { rng: new Rng(11) });
+    const session = new Session(new CpuBackend());
+    session.setParameters(lm.module.namedParameters());
+    const ids = randomIds(new Rng(2), 2, 5, 13);
+    const labels = ids.map((row) => [...row]);
+    labels[0]![2] = -100;
+    labels[1]![0] = 5; // position 0 is never a target after the shift
+    const out = await session.run(lm.runner.lossGraph(2, 5), { input_ids: Tensor.int32(ids.flat(), [2, 5]), labels: Tensor.int32(labels.flat(), [2, 5]) });
+    const logits = out.logits!.toFloat32();
+    let total = 0;
+    let count = 0;
+    for (let b = 0; b < 2; b++) {
+      for (let t = 0; t < 4; t++) {
+        const target = labels[b]![t + 1]!;
+        if (target === -100) continue;
+        const row = Array.from(logits.subarray((b * 5 + t) * 13, (b * 5 + t + 1) * 13));
+        const max = Math.max(...row);
+        const lse = max + Math.log(row.reduce((s, x) => s + Math.exp(x - max), 0));
+        total += lse - row[target]!;
+        count++;
+      }
+    }
+    expect(count).toBe(7);
+    expect(out.loss!.item()).toBeCloseTo(total / count, 5);
+  });
+});
+
+describe("finite-difference gradient check, tiny DenseRetNet end to end", () => {
+  for (const mode of ["parallel", "chunkwise"] as const) {
+    it(`${mode} form`, async () => {
+      const lm = new DenseGauRetNet(tinyConfig({ num_hidden_layers: 3, dense_block_layers: 2 }), { rng: new Rng(21) });
+      // Larger-than-default embeddings so every parameter gets a gradient well above float32 noise.
+      const emb = lm.module.model.embed_tokens.weight.value.data as Float32Array;
+      for (let i = 0; i < emb.length; i++) emb[i]! *= 25;
+      lm.module.train(); // no dropout anywhere; train() only flags the mode
+      const session = new Session(new CpuBackend());
+      session.setParameters(lm.module.namedParameters());
+      const ids = randomIds(new Rng(4), 2, 6, 13);
+      const feeds = { input_ids: Tensor.int32(ids.flat(), [2, 6]), labels: Tensor.int32(ids.flat(), [2, 6]) };
+      const g = lm.runner.lossGraph(2, 6, mode, 4);
+      const gg = gradients(g, { loss: "loss" });
+      const out = await session.run(gg, feeds);
+      const rng = new Rng(9);
+      let checked = 0;
+      let significant = 0;
+      for (const [name, p] of lm.module.namedParameters()) {
+        // Layer 0 has select MLPs and k/v norms too (they are in the checkpoints) but does not use them.
+        const unused = /layers\.0\.self_attn\.(k_select|v_select|k_norm|v_norm)/.test(name);
+        if (unused) {
+          expect(out[gradName(name)], name).toBeUndefined(); // not even in the graph
+          continue;
+        }
+        const grad = out[gradName(name)]!.toFloat32();
+        for (let trial = 0; trial < 3; trial++) {
+          const i = rng.int(p.value.size);
+          const fd = await finiteDifference(session, g, feeds, p, i, 5e-3);
+          expect(Math.abs(fd - grad[i]!), `${name}[${i}] fd=${fd} grad=${grad[i]}`).toBeLessThanOrEqual(2e-2 * Math.abs(fd) + 2e-4);
+          checked++;
+          if (Math.abs(fd) > 1e-3) significant++;
+        }
+      }
+      expect(checked).toBeGreaterThan(50);
+      expect(significant).toBeGreaterThan(checked / 2);
+    });
+  }
+});
