@@ -9,8 +9,10 @@ import {
   trace,
   writeFileAtomic,
   writeSafetensorsFolder,
+  type CausalLM,
+  type Decoder,
+  type ForwardMode,
   type Graph,
-  type Module,
   type Session,
   type SymTensor,
 } from "@densessm/core";
@@ -18,17 +20,6 @@ import { toStateSpacesLayout } from "./checkpoint.js";
 import { MambaConfig, type MambaConfigOptions } from "./config.js";
 import type { LayerState } from "./mixer.js";
 import { MambaLMHeadModel } from "./model.js";
-
-export type ForwardMode = "parallel" | "recurrent" | "chunkwise";
-
-/** The common interface the CLI drives every model package through. */
-export interface CausalLM {
-  readonly config: object;
-  readonly modes: readonly ForwardMode[];
-  logits(session: Session, ids: number[][], mode: ForwardMode): Promise<Tensor>;
-  module: Module;
-  save(dir: string): Promise<void>;
-}
 
 /** Host copies of every layer's recurrent state (conv [B, E, d_conv], ssm [B, E, N]). */
 export interface RecurrentState {
@@ -55,6 +46,33 @@ export class MambaForCausalLM implements CausalLM {
 
   constructor(readonly config: MambaConfig, rng: Rng = new Rng(0)) {
     this.module = new MambaLMHeadModel(config, rng);
+  }
+
+  get family(): string {
+    return this.config.dense ? "dense-mamba" : "mamba";
+  }
+
+  /** The tokenizer's vocabulary; logits are `paddedVocabSize` wide, as the official model returns them. */
+  get vocabSize(): number {
+    return this.config.vocabSize;
+  }
+
+  /** Prefills the prompts chunk by chunk, then decodes one token per step from the carried state. */
+  async startDecoding(session: Session, prompts: readonly (readonly number[])[]): Promise<Decoder> {
+    const first = await this.prefill(session, prompts.map((p) => [...p]));
+    const [batch, length, width] = first.logits.shape as [number, number, number];
+    let logits: Tensor = new Tensor(first.logits.toFloat32().filter((_, i) => Math.floor(i / width) % length === length - 1), [batch, width], "float32");
+    let state = first.state;
+    return {
+      get logits() {
+        return logits;
+      },
+      step: async (tokens) => {
+        if (tokens.length !== batch) throw new DenseSSMError(`step: expected ${batch} tokens (one per row), got ${tokens.length}`);
+        ({ logits, state } = await this.step(session, [...tokens], state));
+        return logits;
+      },
+    };
   }
 
   /** A freshly initialised model (official initialisation) from a config or its options. */

@@ -7,4 +7,4 @@ export { selectiveScan, type SelectiveScanInputs } from "./selective-scan.js";
 export { DenseTransition, denseHooks } from "./dense.js";
 export { DenseMambaMixer, MambaBackbone, MambaBlock, MambaLMHeadModel, type ChunkOutput } from "./model.js";
 export { detectLayout, toStateSpacesLayout, type CheckpointLayout } from "./checkpoint.js";
-export { MambaForCausalLM, loadCausalLM, type CausalLM, type ForwardMode, type RecurrentState } from "./causal-lm.js";
+export { MambaForCausalLM, loadCausalLM, type RecurrentState } from "./causal-lm.js";

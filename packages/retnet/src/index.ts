@@ -7,7 +7,7 @@ export { chunkwiseRetention, parallelRetention, recurrentRetention, thetaShift }
 export { denseGauDecays, parallelDecayMask, recurrentFactors, runningScale, thetaAngles, thetaTables } from "./positions.js";
 export { RetentionRunner, causalLmLoss, stateName, type RetentionLanguageModel, type RetentionShape } from "./runner.js";
 export { loadWeights, readConfigJSON, saveCheckpoint } from "./checkpoint.js";
-export { DenseGauRetNet, detectArchitecture, loadCausalLM, type CausalLM } from "./causal-lm.js";
+export { DenseGauRetNet, RetentionCausalLM, detectArchitecture, loadCausalLM } from "./causal-lm.js";
 export { stopGradient } from "./detach.js";
 export { RetNetConfig } from "./retnet-config.js";
 export { GLU, MultiScaleRetention, RetNet, RetNetDecoder, RetNetDecoderLayer } from "./retnet-lm.js";

@@ -1,13 +1,11 @@
-import { DenseSSMError, Embedding, Linear, Module, ops, RMSNorm, type Rng, type Session, type SymTensor, type Tensor } from "@densessm/core";
+import { DenseSSMError, Embedding, Linear, Module, ops, RMSNorm, type Rng, type SymTensor } from "@densessm/core";
 import { DenseHiddenRing, HiddenFusion, HiddenProjection, selectiveGate } from "@densessm/fusion";
-import type { CausalLM } from "./causal-lm.js";
-import { loadWeights, readConfigJSON, saveCheckpoint } from "./checkpoint.js";
-import type { RetentionContext, RetentionMode } from "./context.js";
+import { RetentionCausalLM } from "./causal-lm.js";
+import { loadWeights, readConfigJSON } from "./checkpoint.js";
+import type { RetentionContext } from "./context.js";
 import type { DenseKV } from "./dense-gau-retnet.js";
-import { denseGauDecays } from "./positions.js";
 import { chunkwiseRetention, parallelRetention, recurrentRetention, thetaShift } from "./retention.js";
 import { RetNetConfig } from "./retnet-config.js";
-import { RetentionRunner } from "./runner.js";
 
 /**
  * torchscale's MultiScaleRetention with the swish gate:
@@ -163,29 +161,13 @@ export class RetNetDecoder extends Module {
 }
 
 /** Classic RetNet (dense_block_layers 0) or DenseRetNet (m > 0) as a causal LM. */
-export class RetNet implements CausalLM {
-  readonly modes = ["parallel", "recurrent", "chunkwise"] as const;
-  readonly module: RetNetDecoder;
-  readonly runner: RetentionRunner;
-  chunkSize = 64;
-
-  constructor(
-    readonly configuration: RetNetConfig,
-    options: { rng?: Rng } = {},
-  ) {
-    this.module = new RetNetDecoder(configuration, options.rng);
-    this.module.eval();
-    this.runner = new RetentionRunner(this.module, {
-      numLayers: configuration.numLayers,
-      numHeads: configuration.numHeads,
-      keyDim: configuration.keyDim,
-      headDim: configuration.headDim,
-      gammas: denseGauDecays(configuration.numHeads),
-    });
+export class RetNet extends RetentionCausalLM<RetNetDecoder> {
+  constructor(config: RetNetConfig, options: { rng?: Rng } = {}) {
+    super(new RetNetDecoder(config, options.rng), config);
   }
 
-  get config(): Record<string, unknown> {
-    return this.configuration.toJSON();
+  get family(): string {
+    return (this.configuration as RetNetConfig).denseBlockLayers > 0 ? "dense-retnet" : "retnet";
   }
 
   static async fromPretrained(dir: string): Promise<RetNet> {
@@ -193,13 +175,5 @@ export class RetNet implements CausalLM {
     const lm = new RetNet(config);
     await loadWeights(lm.module, dir, { tiedNames: config.tieEmbeddings ? ["output_projection.weight"] : [] });
     return lm;
-  }
-
-  logits(session: Session, ids: number[][], mode: RetentionMode): Promise<Tensor> {
-    return this.runner.logits(session, ids, mode, { chunkSize: this.chunkSize });
-  }
-
-  save(dir: string): Promise<void> {
-    return saveCheckpoint(dir, this.config, this.module);
   }
 }

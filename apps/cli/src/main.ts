@@ -1,0 +1,53 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { DenseSSMError } from "@densessm/core";
+import { forward, formatForward } from "./commands/forward.js";
+import { CliError } from "./errors.js";
+import "./families.js";
+
+const print = (json: boolean, value: unknown, human: () => string) => console.log(json ? JSON.stringify(value) : human());
+
+/** The `densessm` program. Subcommands come with their packages. */
+export function createProgram(): Command {
+  const program = new Command("densessm")
+    .description("Train, run and ship DenseSSM language models (DenseRetNet, DenseMamba) from the command line.")
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride();
+
+  program
+    .command("forward")
+    .description("Run a checkpoint on rows of token ids and write the logits as JSON.")
+    .requiredOption("--model <dir>", "model folder (config.json + model.safetensors)")
+    .requiredOption("--ids <file>", "JSON array of equal-length token-id rows")
+    .addOption(new Option("--mode <mode>", "how to run the sequence").choices(["parallel", "recurrent", "chunkwise"]).default("parallel"))
+    .option("--backend <name>", "backend to run on (default: best available)")
+    .option("--out <file>", "write {\"logits\": [batch][position][vocab]} here")
+    .option("--reference <file>", "JSON with reference logits to report the max abs error against")
+    .option("--json", "print a machine-readable summary")
+    .action(async (opts: { model: string; ids: string; mode: "parallel" | "recurrent" | "chunkwise"; backend?: string; out?: string; reference?: string; json?: boolean }) => {
+      const result = await forward(opts);
+      print(Boolean(opts.json), result, () => formatForward(result));
+    });
+
+  return program;
+}
+
+export const positiveInt = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError("expected a positive integer");
+  return n;
+};
+
+/** Runs the CLI; bad input ends in one line naming the problem and exit code 1. */
+export async function main(argv: readonly string[]): Promise<number> {
+  try {
+    await createProgram().parseAsync(argv as string[]);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode; // commander already printed the message
+    if (e instanceof CliError || e instanceof DenseSSMError) {
+      console.error(`densessm: ${e.message.split("\n").join("\n  ")}`);
+      return 1;
+    }
+    throw e;
+  }
+}

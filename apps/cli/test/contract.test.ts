@@ -1,0 +1,62 @@
+// Every model family honours core's CausalLM contract the same way: decoding (prefill, then one
+// token per step) reproduces the recurrent logits, and lossGraph computes the shifted loss.
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Session, Tensor, type CausalLM } from "@densessm/core";
+import { describe, expect, it } from "vitest";
+import { loadCausalLM } from "../src/index.js";
+
+const repo = fileURLToPath(new URL("../../..", import.meta.url));
+const session = await Session.create("cpu");
+
+function maxDiff(a: Float32Array, b: Float32Array): number {
+  return a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+}
+
+describe.each(["dense-gau-retnet-tiny", "mamba-tiny"])("%s", (name) => {
+  let lm: CausalLM;
+  const ids = [
+    [5, 17, 3, 42, 8, 9, 1, 30],
+    [2, 2, 60, 7, 11, 4, 19, 25],
+  ];
+
+  it("loads through the CLI's family registry", async () => {
+    lm = await loadCausalLM(join(repo, "models", name));
+    session.setParameters(lm.module.namedParameters());
+    expect(lm.modes).toContain("recurrent");
+  });
+
+  it("decodes after a prefill exactly as the recurrent form runs the whole sequence", async () => {
+    const full = await lm.logits(session, ids, "recurrent");
+    const [b, l, v] = full.shape as [number, number, number];
+    const at = (t: number) => {
+      const out = new Float32Array(b * v);
+      for (let i = 0; i < b; i++) out.set(full.toFloat32().subarray((i * l + t) * v, (i * l + t + 1) * v), i * v);
+      return out;
+    };
+    const prefix = 3;
+    const decoder = await lm.startDecoding(session, ids.map((r) => r.slice(0, prefix)));
+    expect(decoder.logits.shape).toEqual([b, v]);
+    expect(maxDiff(decoder.logits.toFloat32(), at(prefix - 1))).toBeLessThan(1e-4);
+    for (let t = prefix; t < l; t++) {
+      const next = await decoder.step(ids.map((r) => r[t]!));
+      expect(maxDiff(next.toFloat32(), at(t))).toBeLessThan(1e-4);
+    }
+  });
+
+  it("computes the shifted cross-entropy in lossGraph", async () => {
+    const logits = (await lm.logits(session, ids, "parallel")).toFloat32();
+    const [b, l] = [ids.length, ids[0]!.length];
+    const v = logits.length / (b * l);
+    let total = 0;
+    for (let i = 0; i < b; i++)
+      for (let t = 0; t + 1 < l; t++) {
+        const row = logits.subarray((i * l + t) * v, (i * l + t + 1) * v);
+        const mx = Math.max(...row);
+        total += Math.log(row.reduce((s, x) => s + Math.exp(x - mx), 0)) + mx - row[ids[i]![t + 1]!]!;
+      }
+    const input = Tensor.int32(ids.flat(), [b, l]);
+    const { loss } = await session.run(lm.lossGraph(b, l), { input_ids: input, labels: input });
+    expect(loss!.item()).toBeCloseTo(total / (b * (l - 1)), 4);
+  });
+});
