@@ -21,7 +21,7 @@ export {
   type TensorLike,
   type TraceSpec,
 } from "./graph/symbolic.js";
-export { lower, prune, rebuild, replay } from "./graph/transform.js";
+export { lower, prune, rebuild, replay, selectOutputs } from "./graph/transform.js";
 export { deserializeGraph, printGraph, serializeGraph } from "./graph/format.js";
 export { planBuffers, type BufferPlan } from "./graph/liveness.js";
 

@@ -16,17 +16,19 @@ describe("backend registry", () => {
     registerBackend({ name: "slow", priority: 1, create: () => fake("slow") });
     registerBackend({ name: "fast", priority: 10, create: () => fake("fast") });
     registerBackend({ name: "absent", priority: 100, isAvailable: () => false, create: () => fake("absent") });
+    registerBackend({ name: "software", priority: 50, preferred: () => false, create: () => fake("software") });
     try {
-      expect(listBackends().map((b) => b.name).slice(0, 3)).toEqual(["absent", "fast", "slow"]);
-      expect((await getBackend()).name).toBe("fast");
+      expect(listBackends().map((b) => b.name).slice(0, 4)).toEqual(["absent", "software", "fast", "slow"]);
+      expect((await getBackend()).name).toBe("fast"); // "software" runs, but only when named
+      expect((await getBackend("software")).name).toBe("software");
       expect((await getBackend("slow")).name).toBe("slow");
       expect(await getBackend("slow")).toBe(await getBackend("slow"));
       await expect(getBackend("absent")).rejects.toThrow(/not available on this machine/);
       await expect(getBackend("nope")).rejects.toThrow(BackendError);
-      await expect(getBackend("nope")).rejects.toThrow(/unknown backend "nope"; registered: absent, fast, slow/);
+      await expect(getBackend("nope")).rejects.toThrow(/unknown backend "nope"; registered: absent, software, fast, slow/);
       expect(() => registerBackend({ name: "Bad Name", priority: 0, create: () => fake("x") })).toThrow(/lower-case/);
     } finally {
-      for (const n of ["slow", "fast", "absent"]) unregisterBackend(n);
+      for (const n of ["slow", "fast", "absent", "software"]) unregisterBackend(n);
     }
   });
 });

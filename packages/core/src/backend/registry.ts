@@ -7,6 +7,11 @@ export interface BackendRegistration {
   readonly priority: number;
   /** Whether this machine can run it (an adapter, a driver, a native module); default true. */
   isAvailable?(): boolean | Promise<boolean>;
+  /**
+   * Whether automatic selection may pick it (default true). A backend that runs here but slowly,
+   * like WebGPU on a software adapter, says false: it stays usable by name.
+   */
+  preferred?(): boolean | Promise<boolean>;
   create(): Backend | Promise<Backend>;
 }
 
@@ -34,8 +39,8 @@ export function listBackends(): { name: string; priority: number }[] {
 }
 
 /**
- * The backend named `name`, or the highest-priority available one. Instances are created once and
- * shared. An unknown name throws with the list of registered ones.
+ * The backend named `name`, or the highest-priority available and preferred one. Instances are
+ * created once and shared. An unknown name throws with the list of registered ones.
  */
 export async function getBackend(name?: string): Promise<Backend> {
   if (name !== undefined) {
@@ -49,7 +54,8 @@ export async function getBackend(name?: string): Promise<Backend> {
   }
   for (const { name: candidate } of listBackends()) {
     const reg = registrations.get(candidate)!;
-    if (!reg.isAvailable || (await reg.isAvailable())) return instance(reg);
+    const usable = (!reg.isAvailable || (await reg.isAvailable())) && (!reg.preferred || (await reg.preferred()));
+    if (usable) return instance(reg);
   }
   throw new BackendError("no backend is available: import a backend package, e.g. @densessm/backend-cpu");
 }

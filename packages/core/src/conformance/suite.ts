@@ -265,6 +265,16 @@ function opCases(): OpCase[] {
       },
     },
     {
+      name: "rmsnorm without weight",
+      op: "rmsnorm",
+      inputs: [rand([3, 4])],
+      fn: ([x]) => ops.rmsnorm(x!, undefined, 1e-5),
+      expected: ([x]) => {
+        const ms = reduceRef({ shape: x!.shape, data: x!.data.map((v) => v * v) }, [1], true, 0, (s, v) => s + v / 4);
+        return broadcastRef([x!, ms], (v, m) => v / Math.sqrt(m + 1e-5));
+      },
+    },
+    {
       name: "layerNorm",
       op: "layerNorm",
       inputs: [rand([3, 4]), rand([4], 0.5, 1.5), rand([4])],

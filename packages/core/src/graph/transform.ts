@@ -1,3 +1,4 @@
+import { DenseSSMError } from "../errors.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { getOp } from "../ops/registry.js";
 import type { Graph, Node } from "./graph.js";
@@ -66,4 +67,14 @@ export function lower(graph: Graph, supports: (op: string) => boolean): Graph {
   const needsWork = graph.nodes.some((n) => getOp(n.op).kind === "composite" && !supports(n.op));
   if (!needsWork) return prune(graph);
   return prune(rebuild(graph, (def) => !supports(def.name)).builder.build());
+}
+
+/** The same graph computing only the named outputs (and nothing they do not need). */
+export function selectOutputs(graph: Graph, names: readonly string[]): Graph {
+  const outputs = names.map((name) => {
+    const o = graph.outputs.find((b) => b.name === name);
+    if (!o) throw new DenseSSMError(`selectOutputs: the graph has no output "${name}" (outputs: ${graph.outputs.map((b) => b.name).join(", ")})`);
+    return o;
+  });
+  return prune({ ...graph, outputs });
 }

@@ -1,0 +1,84 @@
+import { CpuBackend } from "@densessm/backend-cpu";
+import { Session, type CausalLM } from "@densessm/core";
+import { MambaForCausalLM } from "@densessm/mamba";
+import { loadCausalLM } from "@densessm/retnet";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { describe, expect, it } from "vitest";
+import { exportOnnx, loadNodeRuntime, loadWebRuntime, type ExportResult, type OrtRuntime } from "../src/index.js";
+
+// Exports each official fixture, then drives prefill.onnx + decode.onnx with a transformers.js-style
+// loop (int64 input_ids and position_ids, past_* in, present_* out) on onnxruntime-node and on
+// onnxruntime-web's WebAssembly build under Node, and checks every position's logits against
+// backend-cpu running the checkpoint directly.
+
+const root = resolve(import.meta.dirname, "../../..");
+const PREFILL = 4;
+
+async function generateLogits(ort: OrtRuntime, dir: string, spec: ExportResult, ids: readonly number[]): Promise<Float32Array[]> {
+  const options = { executionProviders: [...ort.executionProviders], logSeverityLevel: 4 as const };
+  const prefill = await ort.InferenceSession.create(readFileSync(join(dir, "prefill.onnx")), options);
+  const decode = await ort.InferenceSession.create(readFileSync(join(dir, "decode.onnx")), options);
+  const rows: Float32Array[] = [];
+  let past: Record<string, unknown> = Object.fromEntries(spec.states.map((s) => [s.past, new ort.Tensor("float32", new Float32Array(s.shape.reduce((n, d) => n * d, 1)), s.shape)]));
+  const step = async (session: typeof prefill, start: number, len: number) => {
+    const feeds: Record<string, unknown> = { input_ids: new ort.Tensor("int64", BigInt64Array.from(ids.slice(start, start + len).map(BigInt)), [1, len]), ...past };
+    if (spec.positionIds) feeds.position_ids = new ort.Tensor("int64", BigInt64Array.from({ length: len }, (_, i) => BigInt(start + i)), [1, len]);
+    const out = await session.run(feeds as Parameters<typeof session.run>[0]);
+    const logits = out.logits!.data as Float32Array;
+    const vocab = logits.length / len;
+    for (let t = 0; t < len; t++) rows.push(logits.slice(t * vocab, (t + 1) * vocab));
+    past = Object.fromEntries(spec.states.map((s) => [s.past, out[s.present]!]));
+  };
+  await step(prefill, 0, PREFILL);
+  for (let t = PREFILL; t < ids.length; t++) await step(decode, t, 1);
+  await prefill.release();
+  await decode.release();
+  return rows;
+}
+
+const FIXTURES = [
+  { name: "mamba-tiny", load: async (dir: string): Promise<CausalLM> => MambaForCausalLM.fromPretrained(dir), past: /^past_(conv|ssm)\.\d+$/ },
+  { name: "dense-gau-retnet-tiny", load: loadCausalLM, past: /^past_retention\.\d+$/ },
+];
+
+describe("exportOnnx: prefill + decode models", () => {
+  for (const fixture of FIXTURES) {
+    const modelDir = join(root, "models", fixture.name);
+    const outDir = mkdtempSync(join(tmpdir(), `densessm-export-${fixture.name}-`));
+    const exported = exportOnnx({ modelDir, outDir, prefillLength: PREFILL });
+    const reference = (async () => {
+      const lm = await fixture.load(modelDir);
+      const ids = (JSON.parse(readFileSync(join(modelDir, "ids.json"), "utf8")) as number[][])[0]!;
+      const session = new Session(new CpuBackend());
+      session.setParameters(lm.module.namedParameters());
+      const logits = (await lm.logits(session, [ids], "recurrent")).toFloat32();
+      return { ids, logits, vocab: logits.length / ids.length };
+    })();
+
+    it(`${fixture.name}: writes transformers.js-style state names, config and interface`, async () => {
+      const spec = await exported;
+      expect(spec.states.length).toBeGreaterThan(0);
+      for (const s of spec.states) {
+        expect(s.past).toMatch(fixture.past);
+        expect(s.present).toBe(s.past.replace("past_", "present_"));
+      }
+      expect(spec.files).toEqual(expect.arrayContaining(["prefill.onnx", "decode.onnx", "config.json", "densessm-onnx.json"]));
+    });
+
+    for (const [runtimeName, load] of [["onnxruntime-node", loadNodeRuntime], ["onnxruntime-web (wasm)", () => loadWebRuntime()]] as const) {
+      it(`${fixture.name}: logits on ${runtimeName} match backend-cpu to 1e-4`, async () => {
+        const [spec, ref, ort] = await Promise.all([exported, reference, load()]);
+        const rows = await generateLogits(ort, outDir, spec, ref.ids);
+        expect(rows.length).toBe(ref.ids.length);
+        let worst = 0;
+        rows.forEach((row, t) => {
+          expect(row.length).toBe(ref.vocab);
+          row.forEach((v, k) => (worst = Math.max(worst, Math.abs(v - ref.logits[t * ref.vocab + k]!))));
+        });
+        expect(worst).toBeLessThanOrEqual(1e-4);
+      }, 60_000);
+    }
+  }
+});
