@@ -1,0 +1,2 @@
+// Placeholder: see README.md. Nothing is exported until this backend's issue lands.
+export {};

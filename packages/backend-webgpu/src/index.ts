@@ -1,0 +1,25 @@
+/// <reference types="@webgpu/types" />
+// The WebGPU API types (GPUDevice, GPUBuffer, ...) for this package and every program importing it.
+import { registerBackend } from "@densessm/core";
+import { WebGpuBackend } from "./backend.js";
+import { hasAdapter, hasHardwareAdapter } from "./device.js";
+
+export { WebGpuBackend, type WebGpuBackendOptions } from "./backend.js";
+export { acquireDevice, gpuEntry, hasAdapter, hasHardwareAdapter, requestAdapter, SWIFTSHADER_ICD, type AcquiredDevice } from "./device.js";
+export { GpuTensor } from "./gpu-tensor.js";
+export { foldTransposes } from "./rewrite.js";
+export { KERNELS, SUPPORTED_OPS, type DispatchSpec, type KernelFactory, type KernelPlan } from "./kernels/index.js";
+
+/**
+ * Importing this package registers the "webgpu" backend. Priority 10 outranks the CPU backends when
+ * the caller names no backend, but only on a real GPU: a software adapter (SwiftShader) runs it when
+ * asked for by name, and is never picked automatically. Without any adapter, naming "webgpu" fails
+ * with an error saying what to install.
+ */
+registerBackend({
+  name: "webgpu",
+  priority: 10,
+  isAvailable: hasAdapter,
+  preferred: hasHardwareAdapter,
+  create: () => WebGpuBackend.create(),
+});
