@@ -1,6 +1,8 @@
 // The model families the CLI knows, and the backends it can run them on. Importing a backend
 // package registers it; each family says which config.json files it loads.
 import "@densessm/backend-cpu";
+import "@densessm/backend-webgpu";
+import "@densessm/backend-onnx";
 import * as mamba from "@densessm/mamba";
 import * as retnet from "@densessm/retnet";
 import { registerFamily } from "./models.js";

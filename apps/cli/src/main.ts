@@ -1,6 +1,13 @@
-import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { Command, CommanderError, Option } from "commander";
 import { DenseSSMError } from "@densessm/core";
+import { TokenizerFormatError } from "@densessm/tokenizer";
 import { forward, formatForward } from "./commands/forward.js";
+import { registerBench } from "./commands/bench.js";
+import { registerCompare } from "./commands/compare.js";
+import { registerEval } from "./commands/eval.js";
+import { registerGenerate } from "./commands/generate.js";
+import { registerTokenize } from "./commands/tokenize.js";
+import { registerTrain } from "./commands/train.js";
 import { CliError } from "./errors.js";
 import "./families.js";
 
@@ -28,14 +35,14 @@ export function createProgram(): Command {
       print(Boolean(opts.json), result, () => formatForward(result));
     });
 
+  registerTrain(program);
+  registerGenerate(program);
+  registerEval(program);
+  registerCompare(program);
+  registerBench(program);
+  registerTokenize(program);
   return program;
 }
-
-export const positiveInt = (value: string): number => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError("expected a positive integer");
-  return n;
-};
 
 /** Runs the CLI; bad input ends in one line naming the problem and exit code 1. */
 export async function main(argv: readonly string[]): Promise<number> {
@@ -44,7 +51,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode; // commander already printed the message
-    if (e instanceof CliError || e instanceof DenseSSMError) {
+    if (e instanceof CliError || e instanceof DenseSSMError || e instanceof TokenizerFormatError) {
       console.error(`densessm: ${e.message.split("\n").join("\n  ")}`);
       return 1;
     }

@@ -85,7 +85,7 @@ describe("densessm forward rejects bad input with one line naming the problem", 
 
 describe("the pnpm densessm script", () => {
   it("runs the real command from the repository root", async () => {
-    const { stdout } = await promisify(execFile)("pnpm", ["-s", "densessm", "forward", "--model", "models/mamba-tiny", "--ids", "models/mamba-tiny/ids.json", "--mode", "recurrent", "--reference", "models/mamba-tiny/case.json"], { cwd: repo });
+    const { stdout } = await promisify(execFile)("pnpm", ["-s", "densessm", "forward", "--model", "models/mamba-tiny", "--ids", "models/mamba-tiny/ids.json", "--mode", "recurrent", "--backend", "cpu", "--reference", "models/mamba-tiny/case.json"], { cwd: repo });
     expect(stdout).toMatch(/mamba: recurrent forward on cpu, logits \[2, 11, 101\]/);
     expect(Number(/max \|logits - reference\| = (\S+)/.exec(stdout)![1])).toBeLessThanOrEqual(1e-4);
   });

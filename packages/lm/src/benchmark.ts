@@ -1,0 +1,75 @@
+import { gradients, selectOutputs, Session, Tensor, type CausalLM } from "@densessm/core";
+import { createModel, loadModel } from "./models.js";
+import { isPreset, presetConfig } from "./presets.js";
+
+export interface BenchmarkOptions {
+  /** A preset, a config.json path or a model folder (random weights for presets and configs). */
+  model: string;
+  backend?: string;
+  batchSize?: number;
+  seqLen?: number;
+  /** Timed training steps (after one warm-up step). */
+  steps?: number;
+  /** Timed decoding steps (after a prefill of seqLen tokens). */
+  decodeTokens?: number;
+  vocabSize?: number;
+}
+
+export interface BenchmarkReport {
+  model: string;
+  family: string;
+  backend: string;
+  parameters: number;
+  batchSize: number;
+  seqLen: number;
+  trainTokensPerSecond: number;
+  decodeTokensPerSecond: number;
+  /** The backend's peak bytes and the process's resident set size at the end. */
+  peakBackendBytes: number;
+  residentBytes: number;
+}
+
+async function modelFor(spec: string, vocab: number): Promise<CausalLM> {
+  if (isPreset(spec)) return createModel(presetConfig(spec, vocab));
+  const { stat, readFile } = await import("node:fs/promises");
+  if ((await stat(spec)).isDirectory()) return loadModel(spec);
+  return createModel({ ...(JSON.parse(await readFile(spec, "utf8")) as Record<string, unknown>), vocab_size: vocab });
+}
+
+/** Training and decoding throughput of one model on one backend, measured after a warm-up. */
+export async function benchmark(options: BenchmarkOptions): Promise<BenchmarkReport> {
+  const batch = options.batchSize ?? 8;
+  const len = options.seqLen ?? 128;
+  const steps = options.steps ?? 5;
+  const decodeTokens = options.decodeTokens ?? 32;
+  const lm = await modelFor(options.model, options.vocabSize ?? 1024);
+  const session = await Session.create(options.backend);
+  session.setParameters(lm.module.namedParameters());
+  const vocab = Math.min(lm.vocabSize, options.vocabSize ?? lm.vocabSize);
+  const ids = Tensor.int32(Array.from({ length: batch * len }, (_, i) => (i * 7919 + 13) % vocab), [batch, len]);
+
+  const graph = gradients(selectOutputs(lm.lossGraph(batch, len), ["loss"]), { loss: "loss" });
+  await session.run(graph, { input_ids: ids, labels: ids }); // warm-up: compile, JIT
+  let start = performance.now();
+  for (let s = 0; s < steps; s++) await session.run(graph, { input_ids: ids, labels: ids });
+  const trainTokensPerSecond = (steps * batch * len) / ((performance.now() - start) / 1000);
+
+  const decoder = await lm.startDecoding(session, Array.from({ length: batch }, (_, b) => Array.from({ length: len }, (_, t) => (b * 31 + t) % vocab)));
+  await decoder.step(Array.from({ length: batch }, () => 1)); // warm-up
+  start = performance.now();
+  for (let s = 0; s < decodeTokens; s++) await decoder.step(Array.from({ length: batch }, (_, b) => (s + b) % vocab));
+  const decodeTokensPerSecond = (decodeTokens * batch) / ((performance.now() - start) / 1000);
+
+  return {
+    model: options.model,
+    family: lm.family,
+    backend: session.backend.name,
+    parameters: lm.module.numParameters(),
+    batchSize: batch,
+    seqLen: len,
+    trainTokensPerSecond,
+    decodeTokensPerSecond,
+    peakBackendBytes: session.memory().peakBytes,
+    residentBytes: process.memoryUsage().rss,
+  };
+}

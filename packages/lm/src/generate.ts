@@ -1,0 +1,116 @@
+import { DenseSSMError, Rng, sampleToken, type CausalLM, type Session } from "@densessm/core";
+import { DecodeStream, type Tokenizer } from "@densessm/tokenizer";
+
+export interface GenerateOptions {
+  /** Tokens to generate per prompt (default 64). */
+  maxNewTokens?: number;
+  /** 0 (the default) is greedy decoding. */
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  repetitionPenalty?: number;
+  /** Seed of the sampler (default 0): the same seed gives the same text. */
+  seed?: number;
+  /** Generation of a row ends when its text contains one of these (which is not emitted). */
+  stop?: readonly string[];
+  /** End a row at the tokenizer's EOS token (default true). */
+  stopAtEos?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface GeneratedToken {
+  row: number;
+  token: number;
+}
+
+/**
+ * The decoding loop over token ids. Prompts may differ in length: all rows are prefilled to the
+ * shortest prompt's length, and longer prompts feed their remaining tokens during the first
+ * decoding steps (no padding enters any row's state).
+ */
+export async function* generateTokens(lm: CausalLM, session: Session, prompts: readonly (readonly number[])[], options: GenerateOptions & { vocabSize?: number; eosTokenId?: number } = {}): AsyncGenerator<GeneratedToken> {
+  const maxNew = options.maxNewTokens ?? 64;
+  if (!Number.isInteger(maxNew) || maxNew < 0) throw new DenseSSMError(`maxNewTokens must be a non-negative integer, got ${maxNew}`);
+  if (prompts.length === 0 || prompts.some((p) => p.length === 0)) throw new DenseSSMError("generate: every prompt needs at least one token (add a BOS token for empty text)");
+  const vocab = Math.min(options.vocabSize ?? lm.vocabSize, lm.vocabSize);
+  const rng = new Rng(options.seed ?? 0);
+  const shortest = Math.min(...prompts.map((p) => p.length));
+  const position = prompts.map(() => shortest);
+  const produced = prompts.map(() => 0);
+  const history = prompts.map((p) => [...p]);
+  const done = prompts.map(() => maxNew === 0);
+  options.signal?.throwIfAborted();
+  const decoder = await lm.startDecoding(session, prompts.map((p) => p.slice(0, shortest)));
+  let logits = decoder.logits;
+  while (!done.every(Boolean)) {
+    options.signal?.throwIfAborted();
+    const width = logits.shape[1]!;
+    const all = logits.toFloat32();
+    const sampled: GeneratedToken[] = [];
+    const next = prompts.map((prompt, row) => {
+      const at = position[row]!;
+      if (at < prompt.length) {
+        position[row] = at + 1;
+        return prompt[at]!; // still feeding the prompt
+      }
+      if (done[row]) return 0; // finished rows idle; what they compute is ignored
+      const token = sampleToken(all.subarray(row * width, row * width + vocab), { ...options, previous: history[row]!, rng });
+      history[row]!.push(token);
+      sampled.push({ row, token });
+      if (++produced[row]! >= maxNew || (options.stopAtEos !== false && token === options.eosTokenId)) done[row] = true;
+      return token;
+    });
+    yield* sampled;
+    if (done.every(Boolean)) break;
+    logits = await decoder.step(next);
+  }
+}
+
+export interface TextPiece {
+  /** Which prompt this piece continues. */
+  index: number;
+  text: string;
+}
+
+/**
+ * Streams generated text for each prompt. Pieces are emitted only as complete UTF-8 (byte-fallback
+ * tokens split across steps never print garbage) and never include a stop string or what follows.
+ */
+export async function* generateText(lm: CausalLM, tokenizer: Tokenizer, session: Session, prompts: readonly string[], options: GenerateOptions = {}): AsyncGenerator<TextPiece> {
+  const stops = (options.stop ?? []).filter((s) => s.length > 0);
+  const holdBack = Math.max(0, ...stops.map((s) => s.length - 1));
+  const ids = prompts.map((p) => tokenizer.encode(p));
+  // Each stream first swallows its prompt, so the continuation decodes in context (SentencePiece
+  // would otherwise drop the leading space of the first generated word).
+  const streams = ids.map((prompt) => {
+    const stream = new DecodeStream(tokenizer, { skipSpecialTokens: true });
+    stream.pushMany(prompt);
+    return stream;
+  });
+  const pending = prompts.map(() => "");
+  const stopped = prompts.map(() => false);
+  for await (const { row, token } of generateTokens(lm, session, ids, { ...options, vocabSize: tokenizer.vocabSize, eosTokenId: tokenizer.eosTokenId })) {
+    if (stopped[row]) continue;
+    pending[row] += streams[row]!.push(token);
+    const text = pending[row]!;
+    const hit = stops.map((s) => text.indexOf(s)).filter((i) => i >= 0);
+    if (hit.length) {
+      stopped[row] = true;
+      const cut = text.slice(0, Math.min(...hit));
+      pending[row] = "";
+      if (cut) yield { index: row, text: cut };
+      continue;
+    }
+    // Keep back what could still turn out to be the start of a stop string.
+    const safe = text.length - holdBack;
+    if (safe > 0) {
+      pending[row] = text.slice(safe);
+      yield { index: row, text: text.slice(0, safe) };
+    }
+  }
+  for (const [row, stream] of streams.entries()) {
+    if (stopped[row]) continue;
+    const rest = pending[row]! + stream.flush();
+    if (rest) yield { index: row, text: rest };
+  }
+}
