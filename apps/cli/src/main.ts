@@ -5,6 +5,7 @@ import { forward, formatForward } from "./commands/forward.js";
 import { registerBench } from "./commands/bench.js";
 import { registerCompare } from "./commands/compare.js";
 import { registerEval } from "./commands/eval.js";
+import { registerExport } from "./commands/export.js";
 import { registerGenerate } from "./commands/generate.js";
 import { registerTokenize } from "./commands/tokenize.js";
 import { registerTrain } from "./commands/train.js";
@@ -40,6 +41,7 @@ export function createProgram(): Command {
   registerEval(program);
   registerCompare(program);
   registerBench(program);
+  registerExport(program);
   registerTokenize(program);
   return program;
 }
