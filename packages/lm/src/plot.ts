@@ -24,7 +24,9 @@ function ticks(lo: number, hi: number, count = 5): number[] {
 
 /** A self-contained SVG line chart (no dependencies), for loss curves and comparisons. */
 export function lineChartSvg(series: readonly Series[], labels: { title: string; x: string; y: string }): string {
-  const [w, h, left, right, top, bottom] = [720, 420, 64, 170, 40, 48];
+  // The legend sits right of the plot; its width follows the longest label (~7 px a character).
+  const right = Math.max(120, 56 + 7 * Math.max(...series.map((s) => s.name.length)));
+  const [w, h, left, top, bottom] = [560 + right, 420, 64, 40, 48];
   const all = series.flatMap((s) => s.points);
   const xs = all.map((p) => p[0]);
   const ys = all.map((p) => p[1]).filter(Number.isFinite);
