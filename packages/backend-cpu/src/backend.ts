@@ -3,6 +3,7 @@ import {
   BackendError,
   byteSize,
   DenseSSMError,
+  foldTransposes,
   planBuffers,
   Tensor,
   type AnyStorage,
@@ -14,7 +15,6 @@ import {
   type MemoryInfo,
 } from "@densessm/core";
 import { KERNELS, type CompiledKernel } from "./kernels/index.js";
-import { foldTransposes } from "./rewrite.js";
 
 /** Recycles output buffers by exact dtype and length, and keeps the backend's byte counts. */
 class BufferPool {

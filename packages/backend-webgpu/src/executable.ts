@@ -1,10 +1,10 @@
-import { BackendError, numel, planBuffers, type Tensor, type DeviceTensor, type Executable, type Graph, type Node } from "@densessm/core";
+import { BackendError, foldTransposes, numel, planBuffers, type Tensor, type DeviceTensor, type Executable, type Graph, type Node } from "@densessm/core";
 import type { BufferPool } from "./buffer-pool.js";
 import { deviceBytes, expectGpuTensor, GpuTensor, hostWords } from "./gpu-tensor.js";
 import { KERNELS, type DispatchSpec, type KernelContext } from "./kernels/index.js";
 import type { PipelineCache } from "./pipelines.js";
 import { packHalvesKernel } from "./kernels/wgsl.js";
-import { foldTransposes, packLinearWeights } from "./rewrite.js";
+import { packLinearWeights } from "./rewrite.js";
 
 /** What an executable needs from its backend. */
 export interface ExecutionContext {

@@ -7,7 +7,6 @@ import { hasAdapter, hasHardwareAdapter } from "./device.js";
 export { WebGpuBackend, type WebGpuBackendOptions } from "./backend.js";
 export { acquireDevice, gpuEntry, hasAdapter, hasHardwareAdapter, requestAdapter, SWIFTSHADER_ICD, type AcquiredDevice } from "./device.js";
 export { GpuTensor } from "./gpu-tensor.js";
-export { foldTransposes } from "./rewrite.js";
 export { KERNELS, SUPPORTED_OPS, type DispatchSpec, type KernelFactory, type KernelPlan } from "./kernels/index.js";
 
 /**

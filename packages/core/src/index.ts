@@ -24,6 +24,7 @@ export {
 export { lower, prune, rebuild, replay, selectOutputs } from "./graph/transform.js";
 export { deserializeGraph, printGraph, serializeGraph } from "./graph/format.js";
 export { planBuffers, type BufferPlan } from "./graph/liveness.js";
+export { foldTransposes } from "./graph/rewrites.js";
 
 export * as ops from "./ops/api.js";
 export { defineOp, getOp, hasOp, listOps } from "./ops/registry.js";

@@ -1,14 +1,8 @@
-import { DenseSSMError, Embedding, Linear, Module, ops, RMSNorm, type Rng, type SymTensor } from "@densessm/core";
-import { DenseHiddenRing, HiddenFusion, HiddenProjection, selectiveGate } from "@densessm/fusion";
+import { Embedding, Linear, Module, ops, RMSNorm, type Rng, type SymTensor } from "@densessm/core";
+import { DenseHiddenRing, HiddenFusion, HiddenProjection } from "@densessm/fusion";
 import type { DenseGauRetNetConfig } from "./config.js";
 import type { RetentionContext } from "./context.js";
-import { chunkwiseRetention, parallelRetention, recurrentRetention, thetaShift } from "./retention.js";
-
-/** The pre-fusion k and v of one layer, which later layers read through their dense connections. */
-export interface DenseKV {
-  k: SymTensor;
-  v: SymTensor;
-}
+import { fuseDenseKV, multiHeadRetention, type DenseKV } from "./multi-head.js";
 
 /**
  * DenseGAU-RetNet's token mixer (the official MultiScaleGauRetention), per layer:
@@ -60,7 +54,6 @@ export class MultiScaleGauRetention extends Module {
   forward(x: SymTensor, ctx: RetentionContext, earlier: readonly DenseKV[], state?: SymTensor): { out: SymTensor; kv: DenseKV; state?: SymTensor } {
     const cfg = this.config;
     const [b, len] = x.shape as [number, number, number];
-    const h = cfg.numHeads;
     const q = ops.silu(this.q_proj.forward(x));
     const kCurrent = ops.silu(this.k_proj.forward(x)).mul(Math.pow(cfg.keyDim, -0.5));
     const hidden = ops.silu(this.to_hidden[0]!.forward(x));
@@ -68,38 +61,8 @@ export class MultiScaleGauRetention extends Module {
     const vCurrent = hidden.slice(-1, 0, e);
     const gate = hidden.slice(-1, e, 2 * e);
 
-    let k = kCurrent;
-    let v = vCurrent;
-    if (earlier.length > 0) {
-      const kGate = selectiveGate(this.k_select, x);
-      k = this.k_norm.forward(this.fusion.forward(kCurrent, earlier.map((p) => kGate.mul(p.k))));
-      const vGate = selectiveGate(this.v_select, x);
-      v = this.v_norm.forward(this.fusion.forward(vCurrent, earlier.map((p) => vGate.mul(p.v))));
-    }
-
-    const heads = (t: SymTensor, width: number) => t.reshape([b, len, h, width]).transpose(1, 2);
-    const qr = thetaShift(heads(q, cfg.keyDim), ctx.sin, ctx.cos);
-    const kr = thetaShift(heads(k, cfg.keyDim), ctx.sin, ctx.cos);
-    const vh = heads(v, cfg.headDim);
-
-    let o: SymTensor;
-    let next: SymTensor | undefined;
-    switch (ctx.mode) {
-      case "parallel":
-        o = parallelRetention(qr, kr, vh, ctx.mask!, ctx.rowNormalize ?? true);
-        break;
-      case "chunkwise":
-        o = chunkwiseRetention(qr, kr, vh, ctx.gammas, ctx.chunkSize ?? 64, ctx.start ?? 0);
-        break;
-      case "recurrent": {
-        const r = recurrentRetention(qr, kr, vh, ctx.carry!, ctx.inject!, state);
-        o = r.out;
-        next = r.state;
-        break;
-      }
-      default:
-        throw new DenseSSMError(`unknown retention mode "${String(ctx.mode)}"`);
-    }
+    const { k, v } = fuseDenseKV(x, { k: kCurrent, v: vCurrent }, earlier, this, this.fusion);
+    const { out: o, state: next } = multiHeadRetention(q, k, v, cfg, ctx, state);
     const normed = this.group_norm.forward(o).reshape([b, len, e]);
     ctx.taps?.push(normed);
     const out = this.to_out[0]!.forward(normed.mul(gate));

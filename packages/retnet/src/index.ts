@@ -2,7 +2,8 @@
 // classic RetNet with its dense variant, in parallel, recurrent and chunkwise form.
 export { DenseGauRetNetConfig, type DenseGauRetNetConfigJSON } from "./config.js";
 export type { RetentionContext, RetentionMode } from "./context.js";
-export { DenseGauRetNetForCausalLM, DenseGauRetNetLayer, DenseGauRetNetModel, MultiScaleGauRetention, type DenseKV } from "./dense-gau-retnet.js";
+export { DenseGauRetNetForCausalLM, DenseGauRetNetLayer, DenseGauRetNetModel, MultiScaleGauRetention } from "./dense-gau-retnet.js";
+export { fuseDenseKV, multiHeadRetention, type DenseKV, type DenseKVModules } from "./multi-head.js";
 export { chunkwiseRetention, parallelRetention, recurrentRetention, thetaShift } from "./retention.js";
 export { denseGauDecays, parallelDecayMask, recurrentFactors, runningScale, thetaAngles, thetaTables } from "./positions.js";
 export { RetentionRunner, causalLmLoss, stateName, type RetentionLanguageModel, type RetentionShape } from "./runner.js";

@@ -1,10 +1,9 @@
-import { DenseSSMError, Embedding, Linear, Module, ops, RMSNorm, type Rng, type SymTensor } from "@densessm/core";
-import { DenseHiddenRing, HiddenFusion, HiddenProjection, selectiveGate } from "@densessm/fusion";
+import { Embedding, Linear, Module, ops, RMSNorm, type Rng, type SymTensor } from "@densessm/core";
+import { DenseHiddenRing, HiddenFusion, HiddenProjection } from "@densessm/fusion";
 import { RetentionCausalLM } from "./causal-lm.js";
 import { loadWeights, readConfigJSON } from "./checkpoint.js";
 import type { RetentionContext } from "./context.js";
-import type { DenseKV } from "./dense-gau-retnet.js";
-import { chunkwiseRetention, parallelRetention, recurrentRetention, thetaShift } from "./retention.js";
+import { fuseDenseKV, multiHeadRetention, type DenseKV } from "./multi-head.js";
 import { RetNetConfig } from "./retnet-config.js";
 
 /**
@@ -49,29 +48,13 @@ export class MultiScaleRetention extends Module {
   forward(x: SymTensor, ctx: RetentionContext, earlier: readonly DenseKV[], state?: SymTensor): { out: SymTensor; kv: DenseKV; state?: SymTensor } {
     const cfg = this.config;
     const [b, len] = x.shape as [number, number, number];
-    const h = cfg.numHeads;
     const q = this.q_proj.forward(x);
     const kCurrent = this.k_proj.forward(x).mul(Math.pow(cfg.keyDim, -0.5));
     const vCurrent = this.v_proj.forward(x);
     const g = this.g_proj.forward(x);
-    let k = kCurrent;
-    let v = vCurrent;
-    if (earlier.length > 0 && this.k_select && this.v_select && this.k_norm && this.v_norm) {
-      const kGate = selectiveGate(this.k_select, x);
-      k = this.k_norm.forward(this.fusion.forward(kCurrent, earlier.map((p) => kGate.mul(p.k))));
-      const vGate = selectiveGate(this.v_select, x);
-      v = this.v_norm.forward(this.fusion.forward(vCurrent, earlier.map((p) => vGate.mul(p.v))));
-    }
-    const heads = (t: SymTensor, width: number) => t.reshape([b, len, h, width]).transpose(1, 2);
-    const qr = thetaShift(heads(q, cfg.keyDim), ctx.sin, ctx.cos);
-    const kr = thetaShift(heads(k, cfg.keyDim), ctx.sin, ctx.cos);
-    const vh = heads(v, cfg.headDim);
-    let o: SymTensor;
-    let next: SymTensor | undefined;
-    if (ctx.mode === "parallel") o = parallelRetention(qr, kr, vh, ctx.mask!, ctx.rowNormalize ?? true);
-    else if (ctx.mode === "chunkwise") o = chunkwiseRetention(qr, kr, vh, ctx.gammas, ctx.chunkSize ?? 64, ctx.start ?? 0);
-    else if (ctx.mode === "recurrent") ({ out: o, state: next } = recurrentRetention(qr, kr, vh, ctx.carry!, ctx.inject!, state));
-    else throw new DenseSSMError(`unknown retention mode "${String(ctx.mode)}"`);
+    const dense = this.k_select && this.v_select && this.k_norm && this.v_norm ? { k_select: this.k_select, v_select: this.v_select, k_norm: this.k_norm, v_norm: this.v_norm } : undefined;
+    const { k, v } = fuseDenseKV(x, { k: kCurrent, v: vCurrent }, earlier, dense, this.fusion);
+    const { out: o, state: next } = multiHeadRetention(q, k, v, cfg, ctx, state);
     const normed = ops.rmsnorm(o, undefined, cfg.layernormEps).reshape([b, len, cfg.valueDim]);
     ctx.taps?.push(normed);
     const out = this.out_proj.forward(ops.silu(g).mul(normed));

@@ -1,4 +1,5 @@
-import { prune, type Graph, type Node } from "@densessm/core";
+import type { Graph, Node } from "./graph.js";
+import { prune } from "./transform.js";
 
 /** Whether a permute only swaps the last two axes. */
 function swapsLastTwo(node: Node): boolean {
@@ -9,10 +10,10 @@ function swapsLastTwo(node: Node): boolean {
 }
 
 /**
- * Backend-private rewrite: a matmul whose right operand is a last-two-axes transpose reads the
- * untransposed tensor instead (`attrs.transB`), and the transpose disappears when nothing else
- * reads it. Linear layers (x @ W^T) and most backward matmuls hit this. Liveness is planned on the
- * rewritten graph, so buffers stay alive exactly as long as the new readers need them.
+ * An optional rewrite for backends whose matmul can read its right operand transposed: a matmul of
+ * a last-two-axes transpose reads the untransposed tensor instead (`attrs.transB` on the matmul),
+ * and the transpose disappears when nothing else reads it. Linear layers (x @ Wᵀ) and most backward
+ * matmuls hit this. Plan buffers on the rewritten graph, whose readers are the true ones.
  */
 export function foldTransposes(graph: Graph): Graph {
   let changed = false;
