@@ -11,3 +11,4 @@ export { PRESETS, isPreset, presetConfig, type PresetName } from "./presets.js";
 export { lineChartSvg, lossCurveSvg, type Series } from "./plot.js";
 export { compare, type CompareOptions, type CompareResult, type CompareRow } from "./compare.js";
 export { benchmark, type BenchmarkOptions, type BenchmarkReport } from "./benchmark.js";
+export { fetchModel, loadModelFromFiles, readModelFiles, type FetchModelOptions, type FetchProgress, type LoadedModel, type ModelFiles, type NamedBlob } from "./browser-load.js";

@@ -1,0 +1,138 @@
+// End to end: builds the page, serves it on 127.0.0.1, drives it in headless Chromium (WebGPU on
+// SwiftShader) and checks that the token ids it generates equal backend-cpu's in this process for
+// the same prompt and greedy decoding. Leaves a screenshot in test-artifacts/e2e.png for CI.
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { CpuBackend } from "@densessm/backend-cpu";
+import { Session } from "@densessm/core";
+import { generateTokens, loadModelFromFiles, readModelFiles } from "@densessm/lm";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { build } from "vite";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { DemoState } from "../src/main.js";
+import { serveStatic } from "./static-server.js";
+
+const app = join(dirname(fileURLToPath(import.meta.url)), "..");
+const CHROMIUM = process.env.DENSESSM_CHROMIUM ?? "/usr/bin/chromium";
+const ARGS = ["--enable-unsafe-webgpu", "--use-webgpu-adapter=swiftshader", "--no-sandbox", "--headless=new", "--disable-gpu-sandbox", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+const PROMPT = "ROMEO:";
+// SwiftShader runs every kernel on the CPU: a few tokens are enough to compare decoding.
+const NEW_TOKENS = 8;
+
+/** Greedy decoding with backend-cpu on the bundled folder's files, as the page would decode. */
+async function cpuReference(model: string): Promise<{ promptIds: number[]; tokens: number[] }> {
+  const dir = join(app, "public", "models", model);
+  const files = await Promise.all(
+    (await readdir(dir)).map(async (name) => {
+      const bytes = await readFile(join(dir, name));
+      return { name, arrayBuffer: async () => bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer };
+    }),
+  );
+  const { lm, tokenizer } = loadModelFromFiles(await readModelFiles(files, dir), dir);
+  const session = new Session(new CpuBackend());
+  session.setParameters(lm.module.namedParameters());
+  const promptIds = tokenizer.encode(PROMPT);
+  const tokens: number[] = [];
+  const options = { maxNewTokens: NEW_TOKENS, temperature: 0, vocabSize: tokenizer.vocabSize, ...(tokenizer.eosTokenId === undefined ? {} : { eosTokenId: tokenizer.eosTokenId }) };
+  for await (const { token } of generateTokens(lm, session, [promptIds], options)) tokens.push(token);
+  return { promptIds, tokens };
+}
+
+const readState = (page: Page) => page.evaluate(() => window.__densessm) as Promise<DemoState>;
+
+/** How the page is given the model: each of its three sources is exercised by one test. */
+type Source = "bundled" | "url" | "folder";
+
+/** Loads a bundled model folder through the page's controls and generates with `backend`. */
+async function generateInPage(page: Page, model: string, source: Source, backend: string): Promise<DemoState> {
+  if (source === "bundled") {
+    await page.selectOption("#bundled", `models/${model}/`);
+    await page.click("#load-bundled");
+  } else if (source === "url") {
+    await page.fill("#model-url", new URL(`models/${model}/`, page.url()).href);
+    await page.click("#load-url");
+  } else await page.setInputFiles("#model-folder", join(app, "public", "models", model));
+  await page.waitForFunction(() => ["ready", "error"].includes(window.__densessm.status));
+  const loaded = await readState(page);
+  if (loaded.status === "error") throw new Error(`the page could not load ${model}: ${loaded.error}`);
+  await page.selectOption("#backend", backend);
+  await page.fill("#max-tokens", String(NEW_TOKENS));
+  await page.fill("#temperature", "0");
+  await page.fill("#prompt", PROMPT);
+  await page.click("#generate");
+  await page.waitForFunction(() => ["done", "error"].includes(window.__densessm.status), undefined, { timeout: 100_000 });
+  const state = await readState(page);
+  if (state.status === "error") throw new Error(`generation in the page failed on ${backend}: ${state.error}`);
+  return state;
+}
+
+describe("the browser demo", () => {
+  let server: Awaited<ReturnType<typeof serveStatic>>;
+  let browser: Browser;
+  let out: string;
+  const pageErrors: string[] = [];
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: install Debian's chromium (see .ci/apt-packages) or set DENSESSM_CHROMIUM to a Chromium binary`);
+    // Build into a temporary folder so a concurrent `pnpm build` of apps/web/dist is never disturbed.
+    out = await mkdtemp(join(tmpdir(), "densessm-web-"));
+    await build({ root: app, configFile: join(app, "vite.config.ts"), logLevel: "error", build: { outDir: out, emptyOutDir: true } });
+    server = await serveStatic(out);
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+    if (out) await rm(out, { recursive: true, force: true });
+  });
+
+  async function openPage(options: { hideWebGpu?: boolean } = {}): Promise<Page> {
+    const page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
+    page.on("pageerror", (e) => pageErrors.push(e.message));
+    // Stands in for a browser without WebGPU: the page must say so and fall back to the CPU.
+    if (options.hideWebGpu) await page.addInitScript(() => delete (Navigator.prototype as { gpu?: unknown }).gpu);
+    await page.goto(server.url);
+    await page.waitForFunction(() => window.__densessm?.webgpu !== undefined);
+    return page;
+  }
+
+  it.each([
+    ["dense-gau-retnet-tiny", "bundled"],
+    ["mamba-tiny", "url"],
+  ] as const)("generates %s's greedy tokens (loaded as %s) on WebGPU exactly as backend-cpu does", async (model, source) => {
+    const page = await openPage();
+    const support = (await readState(page)).webgpu;
+    expect(support?.available, `WebGPU should be available in Chromium with SwiftShader (${support?.available === false ? support.reason : ""})`).toBe(true);
+    const state = await generateInPage(page, model, source, "webgpu");
+    const reference = await cpuReference(model);
+    expect(state.backend).toBe("webgpu");
+    expect(state.model).toContain(model);
+    expect(state.promptIds).toEqual(reference.promptIds);
+    expect(state.tokens).toEqual(reference.tokens);
+    expect(state.tokens).toHaveLength(NEW_TOKENS);
+    expect(await page.getAttribute("#output", "data-token-ids")).toBe(JSON.stringify(reference.tokens));
+    expect(Number(await page.getAttribute("#stats", "data-tokens-per-second"))).toBeGreaterThan(0);
+    await expect(page.textContent("#stats")).resolves.toMatch(/tokens\/s/);
+    if (model === "dense-gau-retnet-tiny") {
+      await mkdir(join(app, "test-artifacts"), { recursive: true });
+      await page.screenshot({ path: join(app, "test-artifacts", "e2e.png"), fullPage: true });
+    }
+    await page.close();
+    expect(pageErrors).toEqual([]);
+  });
+
+  it("says plainly when WebGPU is unavailable and generates on the CPU backend instead", async () => {
+    const page = await openPage({ hideWebGpu: true });
+    await expect(page.textContent("#webgpu-status")).resolves.toMatch(/^WebGPU is unavailable: .*CPU backend/);
+    expect(await page.isDisabled('#backend option[value="webgpu"]')).toBe(true);
+    const state = await generateInPage(page, "dense-gau-retnet-tiny", "folder", "auto");
+    expect(state.backend).toBe("cpu");
+    expect(state.tokens).toEqual((await cpuReference("dense-gau-retnet-tiny")).tokens);
+    await page.close();
+    expect(pageErrors).toEqual([]);
+  });
+});
