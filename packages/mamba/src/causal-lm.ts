@@ -11,6 +11,7 @@ import {
   writeSafetensorsFolder,
   type CausalLM,
   type Decoder,
+  type Feed,
   type ForwardMode,
   type Graph,
   type Session,
@@ -57,19 +58,33 @@ export class MambaForCausalLM implements CausalLM {
     return this.config.vocabSize;
   }
 
-  /** Prefills the prompts chunk by chunk, then decodes one token per step from the carried state. */
+  /**
+   * Prefills the prompts chunk by chunk, then decodes one token per step. Between steps the conv
+   * and SSM states stay on the backend (on a GPU they never leave it); only the logits are read back.
+   */
   async startDecoding(session: Session, prompts: readonly (readonly number[])[]): Promise<Decoder> {
     const first = await this.prefill(session, prompts.map((p) => [...p]));
     const [batch, length, width] = first.logits.shape as [number, number, number];
     let logits: Tensor = new Tensor(first.logits.toFloat32().filter((_, i) => Math.floor(i / width) % length === length - 1), [batch, width], "float32");
-    let state = first.state;
+    const layers = Array.from({ length: this.config.nLayer }, (_, l) => l);
+    let state: Record<string, Feed> = {};
+    for (const l of layers) {
+      state[convName(l)] = first.state.conv[l]!;
+      state[ssmName(l)] = first.state.ssm[l]!;
+    }
+    const stepGraph = this.chunkGraph(batch, 1);
     return {
       get logits() {
         return logits;
       },
       step: async (tokens) => {
         if (tokens.length !== batch) throw new DenseSSMError(`step: expected ${batch} tokens (one per row), got ${tokens.length}`);
-        ({ logits, state } = await this.step(session, [...tokens], state));
+        const out = await session.runOnDevice(stepGraph, { input_ids: Tensor.int32(tokens, [batch, 1]), ...state });
+        for (const t of Object.values(state)) if (!(t instanceof Tensor)) session.backend.release(t);
+        state = Object.fromEntries(layers.flatMap((l) => [convName(l), ssmName(l)]).map((name) => [name, out.get(name)!]));
+        const device = out.get("logits")!;
+        logits = (await session.backend.download(device)).reshape([batch, width]);
+        session.backend.release(device);
         return logits;
       },
     };

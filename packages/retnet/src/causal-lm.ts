@@ -1,4 +1,4 @@
-import { FormatError, Tensor, type CausalLM, type Decoder, type ForwardMode, type Graph, type Rng, type Session } from "@densessm/core";
+import { FormatError, Tensor, type CausalLM, type Decoder, type Feed, type ForwardMode, type Graph, type Rng, type Session } from "@densessm/core";
 import { DenseGauRetNetConfig } from "./config.js";
 import { loadWeights, readConfigJSON, saveCheckpoint } from "./checkpoint.js";
 import { DenseGauRetNetForCausalLM } from "./dense-gau-retnet.js";
@@ -66,11 +66,16 @@ export abstract class RetentionCausalLM<M extends RetentionLanguageModel> implem
     const { runner } = this;
     session.setParameters(this.module.namedParameters());
     const layers = this.configuration.numLayers;
-    const run = async (ids: Tensor, start: number, states: Record<string, Tensor>) => {
-      const out = await session.run(runner.recurrentGraph(batch, ids.shape[1]!), { input_ids: ids, ...runner.recurrentFeeds(start, ids.shape[1]!), ...states });
-      const next: Record<string, Tensor> = {};
-      for (let i = 0; i < layers; i++) next[stateName(i)] = out[stateName(i)]!;
-      return { logits: lastPosition(out.logits!), states: next };
+    // The recurrent state stays on the backend between steps (on a GPU it never leaves it); only
+    // the logits are read back.
+    const run = async (ids: Tensor, start: number, states: Record<string, Feed>) => {
+      const out = await session.runOnDevice(runner.recurrentGraph(batch, ids.shape[1]!), { input_ids: ids, ...runner.recurrentFeeds(start, ids.shape[1]!), ...states });
+      const next: Record<string, Feed> = {};
+      for (let i = 0; i < layers; i++) next[stateName(i)] = out.get(stateName(i))!;
+      for (const t of Object.values(states)) if (!(t instanceof Tensor)) session.backend.release(t);
+      const logits = await session.backend.download(out.get("logits")!);
+      session.backend.release(out.get("logits")!);
+      return { logits: lastPosition(logits), states: next };
     };
     let position = len;
     let current = await run(Tensor.int32(prompts.flat(), [batch, len]), 0, runner.initialStates(batch));
