@@ -2,7 +2,7 @@ import { CpuBackend } from "@densessm/backend-cpu";
 import { Session, type CausalLM } from "@densessm/core";
 import { MambaForCausalLM } from "@densessm/mamba";
 import { loadCausalLM } from "@densessm/retnet";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -81,4 +81,28 @@ describe("exportOnnx: prefill + decode models", () => {
       }, 60_000);
     }
   }
+});
+
+describe("exportOnnx: weights as external data", () => {
+  it("moves the weights to model.onnx_data, and the models load from their folder and agree", async () => {
+    const modelDir = join(root, "models", "mamba-tiny");
+    const externalDir = mkdtempSync(join(tmpdir(), "densessm-export-external-"));
+    const inlineDir = mkdtempSync(join(tmpdir(), "densessm-export-inline-"));
+    const external = await exportOnnx({ modelDir, outDir: externalDir, prefillLength: PREFILL, externalDataThreshold: 0 });
+    await exportOnnx({ modelDir, outDir: inlineDir, prefillLength: PREFILL });
+    expect(external.files).toContain("model.onnx_data");
+    expect(statSync(join(externalDir, "prefill.onnx")).size).toBeLessThan(statSync(join(inlineDir, "prefill.onnx")).size / 2);
+
+    const ort = await loadNodeRuntime();
+    const prefillLogits = async (dir: string) => {
+      // Created from a path, so onnxruntime resolves model.onnx_data beside the model.
+      const session = await ort.InferenceSession.create(join(dir, "prefill.onnx"), { executionProviders: [...ort.executionProviders], logSeverityLevel: 4 });
+      const feeds: Record<string, unknown> = { input_ids: new ort.Tensor("int64", BigInt64Array.from([5n, 17n, 3n, 42n]), [1, PREFILL]) };
+      for (const s of external.states) feeds[s.past] = new ort.Tensor("float32", new Float32Array(s.shape.reduce((n, d) => n * d, 1)), s.shape);
+      const out = await session.run(feeds as Parameters<typeof session.run>[0]);
+      await session.release();
+      return out.logits!.data as Float32Array;
+    };
+    expect(Array.from(await prefillLogits(externalDir))).toEqual(Array.from(await prefillLogits(inlineDir)));
+  });
 });
