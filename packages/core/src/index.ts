@@ -55,3 +55,4 @@ export { GradientAccumulator, clipGradNorm, gradNorm } from "./optim/gradients.j
 export { applyRepetitionPenalty, argmax, sampleToken, type SamplingOptions } from "./sampling/sample.js";
 export { ConformanceError, conformanceOps, conformanceSuite, type ConformanceCase } from "./conformance/suite.js";
 export type { CausalLM, Decoder, ForwardMode } from "./lm/causal-lm.js";
+export { parameterFiniteDifference } from "./conformance/finite-difference.js";

@@ -1,5 +1,5 @@
 import { CpuBackend } from "@densessm/backend-cpu";
-import { gradName, gradients, Module, Rng, Session, Tensor, trace, type Graph, type Parameter } from "@densessm/core";
+import { gradName, gradients, Module, parameterFiniteDifference, Rng, Session, Tensor, trace, type Graph } from "@densessm/core";
 import { describe, expect, it } from "vitest";
 import { DenseHiddenRing, HiddenFusion, HiddenProjection, SelectiveTransition } from "../src/index.js";
 
@@ -115,7 +115,7 @@ describe("SelectiveTransition + HiddenFusion", () => {
         const grad = out[gradName(name)]!.toFloat32();
         for (let trial = 0; trial < 3; trial++) {
           const i = rng.int(p.value.size);
-          const fd = await finiteDifference(session, g, feeds, p, i, 1e-2);
+          const fd = await parameterFiniteDifference(session, g, feeds, p, i, 1e-2);
           expect(Math.abs(fd - grad[i]!)).toBeLessThanOrEqual(1e-2 * Math.max(1, Math.abs(fd)));
         }
       }
@@ -137,16 +137,3 @@ describe("SelectiveTransition + HiddenFusion", () => {
   });
 });
 
-async function finiteDifference(session: Session, g: Graph, feeds: Record<string, Tensor>, p: Parameter, i: number, eps: number): Promise<number> {
-  const data = p.value.data as Float32Array;
-  const old = data[i]!;
-  data[i] = old + eps;
-  p.markUpdated();
-  const plus = (await session.run(g, feeds)).loss!.item();
-  data[i] = old - eps;
-  p.markUpdated();
-  const minus = (await session.run(g, feeds)).loss!.item();
-  data[i] = old;
-  p.markUpdated();
-  return (plus - minus) / (2 * eps);
-}

@@ -1,26 +1,9 @@
 import { CpuBackend } from "@densessm/backend-cpu";
-import { gradName, gradients, Rng, Session, Tensor, type Graph, type Parameter } from "@densessm/core";
+import { gradName, gradients, parameterFiniteDifference, Rng, Session, Tensor } from "@densessm/core";
 import { describe, expect, it } from "vitest";
 import { DenseGauRetNet } from "../src/index.js";
 import { randomIds, tinyConfig } from "./helpers.js";
 
-async function lossAt(session: Session, g: Graph, feeds: Record<string, Tensor>): Promise<number> {
-  return (await session.run(g, feeds)).loss!.item();
-}
-
-async function finiteDifference(session: Session, g: Graph, feeds: Record<string, Tensor>, p: Parameter, i: number, eps: number): Promise<number> {
-  const data = p.value.data as Float32Array;
-  const old = data[i]!;
-  data[i] = old + eps;
-  p.markUpdated();
-  const plus = await lossAt(session, g, feeds);
-  data[i] = old - eps;
-  p.markUpdated();
-  const minus = await lossAt(session, g, feeds);
-  data[i] = old;
-  p.markUpdated();
-  return (plus - minus) / (2 * eps);
-}
 
 describe("causal LM loss", () => {
   it("is the shifted cross-entropy, ignoring -100", async () => {
@@ -79,7 +62,7 @@ describe("finite-difference gradient check, tiny DenseRetNet end to end", () => 
         const grad = out[gradName(name)]!.toFloat32();
         for (let trial = 0; trial < 3; trial++) {
           const i = rng.int(p.value.size);
-          const fd = await finiteDifference(session, g, feeds, p, i, 5e-3);
+          const fd = await parameterFiniteDifference(session, g, feeds, p, i, 5e-3);
           expect(Math.abs(fd - grad[i]!), `${name}[${i}] fd=${fd} grad=${grad[i]}`).toBeLessThanOrEqual(2e-2 * Math.abs(fd) + 2e-4);
           checked++;
           if (Math.abs(fd) > 1e-3) significant++;
