@@ -10,7 +10,7 @@ import { registerGenerate } from "./commands/generate.js";
 import { registerTokenize } from "./commands/tokenize.js";
 import { registerTrain } from "./commands/train.js";
 import { CliError } from "./errors.js";
-import "./families.js";
+import "./backends.js";
 
 const print = (json: boolean, value: unknown, human: () => string) => console.log(json ? JSON.stringify(value) : human());
 

@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Session, Tensor, type CausalLM } from "@densessm/core";
 import { describe, expect, it } from "vitest";
-import { loadCausalLM } from "../src/index.js";
+import { loadModel } from "@densessm/lm";
+import "../src/backends.js";
 
 const repo = fileURLToPath(new URL("../../..", import.meta.url));
 const session = await Session.create("cpu");
@@ -20,8 +21,8 @@ describe.each(["dense-gau-retnet-tiny", "mamba-tiny"])("%s", (name) => {
     [2, 2, 60, 7, 11, 4, 19, 25],
   ];
 
-  it("loads through the CLI's family registry", async () => {
-    lm = await loadCausalLM(join(repo, "models", name));
+  it("loads through @densessm/lm's family detection", async () => {
+    lm = await loadModel(join(repo, "models", name));
     session.setParameters(lm.module.namedParameters());
     expect(lm.modes).toContain("recurrent");
   });

@@ -62,7 +62,7 @@ describe("densessm forward rejects bad input with one line naming the problem", 
     return join(d, "ids.json");
   };
   it.each([
-    ["a missing model folder", async () => ["--model", "/nonexistent/model", "--ids", join(dir, "ids.json")], /nonexistent\/model is not a model folder/],
+    ["a missing model folder", async () => ["--model", "/nonexistent/model", "--ids", join(dir, "ids.json")], /nonexistent\/model is neither a model folder \(no config.json\)/],
     ["a missing ids file", async () => ["--model", dir, "--ids", "/nonexistent/ids.json"], /cannot read ids file \/nonexistent\/ids.json: no such file/],
     ["ids that are not JSON", async () => ["--model", dir, "--ids", await bad("[[1, 2")], /is not valid JSON/],
     ["ragged rows", async () => ["--model", dir, "--ids", await bad("[[1, 2], [3]]")], /row 1 has 1 ids, row 0 has 2/],

@@ -1,7 +1,7 @@
 import { Session, writeFileAtomic, type ForwardMode, type Tensor } from "@densessm/core";
+import { loadModel, resolveModelDir } from "@densessm/lm";
 import { CliError } from "../errors.js";
 import { parseIdRows, readJson } from "../io.js";
-import { loadCausalLM } from "../models.js";
 
 export interface ForwardOptions {
   model: string;
@@ -50,7 +50,7 @@ async function maxAbsError(logits: Tensor, file: string, mode: ForwardMode): Pro
 
 /** `densessm forward`: runs a checkpoint on rows of token ids and writes the logits. */
 export async function forward(options: ForwardOptions): Promise<ForwardResult> {
-  const lm = await loadCausalLM(options.model);
+  const lm = await loadModel(await resolveModelDir(options.model));
   if (!lm.modes.includes(options.mode)) throw new CliError(`--mode ${options.mode} is not available for ${lm.family} (available: ${lm.modes.join(", ")})`);
   const ids = parseIdRows(await readJson(options.ids, "ids file"), options.ids, lm.vocabSize);
   const session = await Session.create(options.backend);
