@@ -8,19 +8,13 @@
  * and scaled to 2048 rows; the table marks that figure as an estimate.
  */
 import { cpus, platform, arch } from "node:os";
+import { init, Rng } from "@densessm/core";
 import { gemm, gemmTransB, naiveGemm } from "../src/kernels/matmul.js";
 
 const NAIVE_ROWS = 64;
 
-function random(length: number, seed: number): Float32Array {
-  const out = new Float32Array(length);
-  let s = seed >>> 0;
-  for (let i = 0; i < length; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
+/** Seeded uniform floats in [-1, 1), so runs and failures reproduce. */
+const random = (length: number, seed: number): Float32Array => init.uniform([length], -1, 1, new Rng(seed)).data as Float32Array;
 
 function transpose(b: Float32Array, k: number, n: number): Float32Array {
   const t = new Float32Array(k * n);

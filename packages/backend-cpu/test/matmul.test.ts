@@ -1,18 +1,10 @@
-import { ops, Session, Tensor, trace } from "@densessm/core";
+import { init, ops, Rng, Session, Tensor, trace } from "@densessm/core";
 import { describe, expect, it } from "vitest";
 import { CpuBackend } from "../src/index.js";
 import { gemm, gemmTransB, naiveGemm } from "../src/kernels/matmul.js";
 
-/** Deterministic pseudo-random floats in [-1, 1) (an LCG, so failures reproduce). */
-function random(length: number, seed: number): Float32Array {
-  const out = new Float32Array(length);
-  let s = seed >>> 0;
-  for (let i = 0; i < length; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
+/** Seeded uniform floats in [-1, 1), so runs and failures reproduce. */
+const random = (length: number, seed: number): Float32Array => init.uniform([length], -1, 1, new Rng(seed)).data as Float32Array;
 
 /** float64 reference and, per element, sum_k |a b| (the scale that rounding error is relative to). */
 function reference64(a: Float32Array, b: Float32Array, m: number, n: number, k: number): { c: Float64Array; scale: Float64Array } {
