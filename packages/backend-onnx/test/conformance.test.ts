@@ -1,4 +1,6 @@
 import { conformanceOps, conformanceSuite, PRIMITIVE_NAMES, Session } from "@densessm/core";
+import { fusionConformance } from "@densessm/fusion";
+import { retentionConformance } from "@densessm/retnet";
 import { describe, expect, it } from "vitest";
 import { loadNodeRuntime, loadWebRuntime, OnnxBackend } from "../src/index.js";
 
@@ -9,10 +11,12 @@ for (const [label, runtime] of [["onnxruntime-node", await loadNodeRuntime()], [
   const session = new Session(backend);
 
   describe(`backend-onnx conformance on ${label}`, () => {
-    for (const c of conformanceSuite()) it(c.name, () => c.run(session));
+    // Core's suite and the model packages' suites for the composites they define (decomposed here).
+    const cases = [...conformanceSuite(), ...retentionConformance(), ...fusionConformance()];
+    for (const c of cases) it(c.name, () => c.run(session));
 
-    it("the suite exercises every primitive and every fused composite", () => {
-      const covered = conformanceOps();
+    it("the suites exercise every primitive and every fused composite", () => {
+      const covered = conformanceOps(cases);
       const missing = [...PRIMITIVE_NAMES, ...backend.capabilities.ops].filter((op) => !covered.has(op));
       expect(missing).toEqual([]);
     });

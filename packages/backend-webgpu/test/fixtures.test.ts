@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { MambaForCausalLM } from "@densessm/mamba";
-import { loadCausalLM } from "@densessm/retnet";
+import { DenseGauRetNet, loadCausalLM } from "@densessm/retnet";
 import { describe, expect, it } from "vitest";
 import { gpu, maxAbsDiff } from "./helpers.js";
 
@@ -40,4 +40,9 @@ describe("dense-gau-retnet-tiny fixture on webgpu", async () => {
       expect(maxAbsDiff(logits.toFloat32(), ref)).toBeLessThanOrEqual(1e-4);
     });
   }
+  it("chunkwise logits in chunks of 4 (state carried across chunks) match the reference to 1e-4", async () => {
+    const retnet = await DenseGauRetNet.fromPretrained(`${models}dense-gau-retnet-tiny`);
+    const logits = await retnet.runner.logits(gpu, c.input_ids, "chunkwise", { chunkSize: 4 });
+    expect(maxAbsDiff(logits.toFloat32(), c.logits_parallel.flat(2))).toBeLessThanOrEqual(1e-4);
+  });
 });

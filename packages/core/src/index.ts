@@ -53,6 +53,8 @@ export { learningRateSchedule, type Decay, type ScheduleOptions } from "./optim/
 export { GradientAccumulator, clipGradNorm, gradNorm } from "./optim/gradients.js";
 
 export { applyRepetitionPenalty, argmax, sampleToken, type SamplingOptions } from "./sampling/sample.js";
-export { ConformanceError, conformanceOps, conformanceSuite, type ConformanceCase } from "./conformance/suite.js";
+export { conformanceOps, conformanceSuite } from "./conformance/suite.js";
+export { ConformanceError, opConformanceCases, type ConformanceCase, type OpConformanceSpec } from "./conformance/op-cases.js";
+export type { Ref as ReferenceTensor } from "./conformance/reference.js";
 export type { CausalLM, Decoder, ForwardMode } from "./lm/causal-lm.js";
 export { parameterFiniteDifference } from "./conformance/finite-difference.js";

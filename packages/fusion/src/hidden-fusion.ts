@@ -1,4 +1,5 @@
 import { DenseSSMError, Linear, Module, ops, type Rng, type SymTensor } from "@densessm/core";
+import { denseFusion } from "./dense-fusion.js";
 
 export type FusionMode = "add" | "concat";
 
@@ -40,5 +41,15 @@ export class HiddenFusion extends Module {
     const zeros = current.mul(0);
     const parts = [current, ...selected, ...Array.from({ length: this.numSelected - selected.length }, () => zeros)];
     return this.proj!.forward(ops.concat(parts, -1));
+  }
+
+  /**
+   * `forward(current, shallow.map((h) => gate ⊙ h))`: fusion of states that share one gate and are
+   * already in the target space (the selective transition with identity projection, as DenseRetNet's
+   * k and v). Every tensor has current's shape. In "add" mode this is one denseFusion node.
+   */
+  forwardGated(current: SymTensor, gate: SymTensor, shallow: readonly SymTensor[]): SymTensor {
+    if (this.mode === "add" && shallow.length > 0) return denseFusion(current, gate, shallow);
+    return this.forward(current, shallow.map((h) => gate.mul(h)));
   }
 }

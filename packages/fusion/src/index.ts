@@ -3,4 +3,6 @@
 export { HiddenProjection } from "./projection.js";
 export { SelectiveTransition, selectiveGate, type ProjectionSpec, type SelectiveTransitionOptions } from "./selective-transition.js";
 export { HiddenFusion, type FusionMode, type HiddenFusionOptions } from "./hidden-fusion.js";
+export { denseFusion } from "./dense-fusion.js";
+export { fusionConformance } from "./fusion-conformance.js";
 export { DenseHiddenRing } from "./ring.js";

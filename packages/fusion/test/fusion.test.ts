@@ -1,7 +1,7 @@
 import { CpuBackend } from "@densessm/backend-cpu";
 import { gradName, gradients, Module, parameterFiniteDifference, Rng, Session, Tensor, trace, type Graph } from "@densessm/core";
 import { describe, expect, it } from "vitest";
-import { DenseHiddenRing, HiddenFusion, HiddenProjection, SelectiveTransition } from "../src/index.js";
+import { DenseHiddenRing, fusionConformance, HiddenFusion, HiddenProjection, SelectiveTransition } from "../src/index.js";
 
 function randomTensor(shape: number[], rng: Rng, scale = 1): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
@@ -137,3 +137,21 @@ describe("SelectiveTransition + HiddenFusion", () => {
   });
 });
 
+
+describe("dense fusion op", () => {
+  const session = new Session(new CpuBackend());
+  for (const c of fusionConformance()) it(c.name, () => c.run(session));
+
+  it("HiddenFusion.forwardGated is forward over the gated states, as one node in add mode", async () => {
+    const rng = new Rng(5);
+    const shape = [2, 3, 4];
+    const feeds = { x: randomTensor(shape, rng), g: randomTensor(shape, rng), a: randomTensor(shape, rng), b: randomTensor(shape, rng) };
+    const inputs = Object.fromEntries(Object.keys(feeds).map((k) => [k, { shape }]));
+    const fuse = new HiddenFusion({ mode: "add", dim: 4 });
+    const gated = trace(({ x, g, a, b }) => ({ y: fuse.forwardGated(x!, g!, [a!, b!]) }), { inputs });
+    const plain = trace(({ x, g, a, b }) => ({ y: fuse.forward(x!, [g!.mul(a!), g!.mul(b!)]) }), { inputs });
+    expect(gated.nodes.filter((n) => n.op === "fusion.denseFusion")).toHaveLength(1);
+    const [want, got] = [(await session.run(plain, feeds)).y!, (await session.run(gated, feeds)).y!];
+    expect(Array.from(got.toFloat32())).toEqual(Array.from(want.toFloat32()));
+  });
+});

@@ -14,8 +14,6 @@ export interface RetentionContext {
   cos: SymTensor;
   /** Per-head decays γ_h. */
   gammas: readonly number[];
-  /** parallel: the [H, L, L] decay mask. */
-  mask?: SymTensor;
   /**
    * parallel: divide each score row by its detached, clamped abs-sum as the official code does
    * (default true). The divisor cancels in the group norm except through its eps, so turning it off

@@ -4,7 +4,9 @@ export { DenseGauRetNetConfig, type DenseGauRetNetConfigJSON } from "./config.js
 export type { RetentionContext, RetentionMode } from "./context.js";
 export { DenseGauRetNetForCausalLM, DenseGauRetNetLayer, DenseGauRetNetModel, MultiScaleGauRetention } from "./dense-gau-retnet.js";
 export { fuseDenseKV, multiHeadRetention, type DenseKV, type DenseKVModules } from "./multi-head.js";
-export { chunkwiseRetention, parallelRetention, recurrentRetention, thetaShift } from "./retention.js";
+export { recurrentRetention, thetaShift } from "./retention.js";
+export { chunkwiseRetention, parallelRetention, type ChunkwiseRetentionAttrs, type ParallelRetentionAttrs } from "./retention-ops.js";
+export { retentionConformance } from "./retention-conformance.js";
 export { denseGauDecays, parallelDecayMask, recurrentFactors, runningScale, thetaAngles, thetaTables } from "./positions.js";
 export { RetentionRunner, causalLmLoss, stateName, type RetentionLanguageModel, type RetentionShape } from "./runner.js";
 export { loadWeights, readConfigJSON, saveCheckpoint } from "./checkpoint.js";

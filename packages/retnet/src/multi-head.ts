@@ -1,7 +1,8 @@
 import { DenseSSMError, type RMSNorm, type SymTensor } from "@densessm/core";
 import { selectiveGate, type HiddenFusion, type HiddenProjection } from "@densessm/fusion";
 import type { RetentionContext } from "./context.js";
-import { chunkwiseRetention, parallelRetention, recurrentRetention, thetaShift } from "./retention.js";
+import { recurrentRetention, thetaShift } from "./retention.js";
+import { chunkwiseRetention, parallelRetention } from "./retention-ops.js";
 
 // What DenseGAU-RetNet's and RetNet's token mixers share: the dense k/v connection and multi-head
 // retention in whichever form the context asks for. Each mixer only adds its own projections.
@@ -30,14 +31,14 @@ export function fuseDenseKV(x: SymTensor, current: DenseKV, earlier: readonly De
   const kGate = selectiveGate(dense.k_select, x);
   const vGate = selectiveGate(dense.v_select, x);
   return {
-    k: dense.k_norm.forward(fusion.forward(current.k, earlier.map((p) => kGate.mul(p.k)))),
-    v: dense.v_norm.forward(fusion.forward(current.v, earlier.map((p) => vGate.mul(p.v)))),
+    k: dense.k_norm.forward(fusion.forwardGated(current.k, kGate, earlier.map((p) => p.k))),
+    v: dense.v_norm.forward(fusion.forwardGated(current.v, vGate, earlier.map((p) => p.v))),
   };
 }
 
 /**
  * Splits q, k [B, L, H·dk] and v [B, L, H·dv] into heads, rotates q and k (theta shift) and runs
- * retention in the context's form. Returns [B, H, L, dv] and, in recurrent form, the next state.
+ * retention in the context's form. Returns [B, L, H, dv] and, in recurrent form, the next state.
  */
 export function multiHeadRetention(q: SymTensor, k: SymTensor, v: SymTensor, dims: { numHeads: number; keyDim: number; headDim: number }, ctx: RetentionContext, state?: SymTensor): { out: SymTensor; state?: SymTensor } {
   const [b, len] = q.shape as [number, number, number];
@@ -47,9 +48,9 @@ export function multiHeadRetention(q: SymTensor, k: SymTensor, v: SymTensor, dim
   const vh = heads(v, dims.headDim);
   switch (ctx.mode) {
     case "parallel":
-      return { out: parallelRetention(qr, kr, vh, ctx.mask!, ctx.rowNormalize ?? true) };
+      return { out: parallelRetention(qr, kr, vh, { gammas: ctx.gammas, rowNormalize: ctx.rowNormalize ?? true }) };
     case "chunkwise":
-      return { out: chunkwiseRetention(qr, kr, vh, ctx.gammas, ctx.chunkSize ?? 64, ctx.start ?? 0) };
+      return { out: chunkwiseRetention(qr, kr, vh, { gammas: ctx.gammas, chunkSize: ctx.chunkSize ?? 64, start: ctx.start ?? 0 }) };
     case "recurrent":
       return recurrentRetention(qr, kr, vh, ctx.carry!, ctx.inject!, state);
     default:

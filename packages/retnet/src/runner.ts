@@ -1,7 +1,7 @@
 import type { Session} from "@densessm/core";
 import { DenseSSMError, ops, ShapeError, Tensor, trace, type Graph, type Module, type SymTensor } from "@densessm/core";
 import type { RetentionContext, RetentionMode } from "./context.js";
-import { parallelDecayMask, recurrentFactors, thetaTables } from "./positions.js";
+import { recurrentFactors, thetaTables } from "./positions.js";
 
 /** What the runner needs from a retention language model (DenseGAU-RetNet or classic RetNet). */
 export interface RetentionLanguageModel extends Module {
@@ -123,7 +123,7 @@ export class RetentionRunner {
   wholeContext(constant: (t: Tensor) => SymTensor, len: number, mode: "parallel" | "chunkwise", chunkSize: number): RetentionContext {
     const { sin, cos } = thetaTables(this.shape.keyDim, 0, len);
     const base = { sin: constant(sin), cos: constant(cos), gammas: this.shape.gammas };
-    return mode === "parallel" ? { ...base, mode, mask: constant(parallelDecayMask(this.shape.gammas, len)), rowNormalize: this.rowNormalize } : { ...base, mode, chunkSize, start: 0 };
+    return mode === "parallel" ? { ...base, mode, rowNormalize: this.rowNormalize } : { ...base, mode, chunkSize, start: 0 };
   }
 
   private traceWhole(batch: number, len: number, mode: "parallel" | "chunkwise", chunkSize = 64): Graph {

@@ -1,9 +1,11 @@
 import { causalConv1dKernel, logSoftmaxKernel, rmsnormKernel, softmaxKernel } from "./composites.js";
+import { denseFusionKernel } from "./dense-fusion.js";
 import { binaryKernel, unaryKernel, whereKernel } from "./elementwise.js";
 import { gatherKernel, scatterAddKernel } from "./indexing.js";
 import { matmulKernel } from "./matmul.js";
 import { castKernel, randKernel, scanKernel } from "./misc.js";
 import { reduceKernel } from "./reduce.js";
+import { chunkwiseRetentionKernel, parallelRetentionKernel } from "./retention.js";
 import type { KernelFactory } from "./types.js";
 import { concatKernel, expandKernel, padKernel, permuteKernel, sliceKernel } from "./views.js";
 
@@ -25,6 +27,8 @@ export const KERNELS: Readonly<Record<string, KernelFactory>> = {
   // fused composites
   sigmoid: unaryKernel, silu: unaryKernel, softplus: unaryKernel,
   softmax: softmaxKernel, logSoftmax: logSoftmaxKernel, rmsnorm: rmsnormKernel, causalConv1d: causalConv1dKernel,
+  // composites of the model packages, by op name (the backend does not import them)
+  "retnet.parallelRetention": parallelRetentionKernel, "retnet.chunkwiseRetention": chunkwiseRetentionKernel, "fusion.denseFusion": denseFusionKernel,
 };
 
 /** Ops the backend runs: the kernels above and reshape. */

@@ -3,6 +3,7 @@ import { numel, stridesOf, type Shape } from "../tensor/shape.js";
 // Deliberately naive float64 references for the conformance suite: index arithmetic spelled out,
 // no cleverness, so a reader can check each one against the op's documented meaning.
 
+/** A float64 reference value: row-major data and its shape. */
 export interface Ref {
   shape: number[];
   data: number[];

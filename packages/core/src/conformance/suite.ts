@@ -1,79 +1,33 @@
-import { gradients, gradName } from "../autodiff/gradients.js";
 import { DenseSSMError, DTypeError, ShapeError } from "../errors.js";
 import type { SymTensor } from "../graph/symbolic.js";
-import { trace } from "../graph/symbolic.js";
 import * as ops from "../ops/api.js";
 import { hashUniform } from "../ops/random.js";
 import { getOp } from "../ops/registry.js";
 import { Rng } from "../runtime/rng.js";
 import type { Session } from "../runtime/session.js";
-import { float16BitsToFloat32, float32ToFloat16Bits, bfloat16BitsToFloat32, float32ToBFloat16Bits, isFloat } from "../tensor/dtype.js";
+import { float16BitsToFloat32, float32ToFloat16Bits, bfloat16BitsToFloat32, float32ToBFloat16Bits } from "../tensor/dtype.js";
 import { formatShape, numel, sameShape, type Shape } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
-import { broadcastRef, matmulRef, permuteRef, reduceRef, ref, scanRef, type Ref, unravel, ravel } from "./reference.js";
-
-/** A failed conformance check, naming the case and what differed. */
-export class ConformanceError extends DenseSSMError {
-  override name = "ConformanceError";
-}
-
-export interface ConformanceCase {
-  /** Unique, e.g. "op/matmul broadcast batch" or "grad/softmax". */
-  readonly name: string;
-  readonly group: "op" | "decomposition" | "grad" | "errors";
-  run(session: Session): Promise<void>;
-}
+import { ConformanceError, feedsOf, graphOf, opConformanceCases, type ConformanceCase, type OpConformanceSpec } from "./op-cases.js";
+import { broadcastRef, matmulRef, permuteRef, reduceRef, ref, scanRef, unravel, ravel } from "./reference.js";
 
 type Fn = (xs: SymTensor[]) => SymTensor;
 
-interface OpCase {
-  name: string;
-  inputs: Tensor[];
-  fn: Fn;
-  expected: (xs: Ref[]) => Ref;
-  tol?: number;
-  /** Differentiable inputs for the gradient check (default: every float input). */
-  gradInputs?: number[];
-  /** The op whose gradient rule this checks (for the op coverage list). */
-  op: string;
-}
-
 const rng = new Rng(1234);
 const rand = (shape: Shape, lo = -1, hi = 1): Tensor => Tensor.float32(Array.from({ length: numel(shape) }, () => lo + (hi - lo) * rng.uniform()), shape);
-const asRef = (t: Tensor): Ref => ref(t.shape, t.toFloat32());
 
-function graphOf(fn: Fn, inputs: readonly Tensor[], expandAll = false) {
-  return trace(
-    (xs) => ({ y: fn(inputs.map((_, i) => xs[`x${i}`]!)) }),
-    { inputs: Object.fromEntries(inputs.map((t, i) => [`x${i}`, { shape: t.shape, dtype: t.dtype }])), ...(expandAll ? { expand: () => true } : {}) },
-  );
-}
-
-const feedsOf = (inputs: readonly Tensor[]) => Object.fromEntries(inputs.map((t, i) => [`x${i}`, t]));
-
-function assertClose(what: string, actual: Tensor, expected: Ref, tol: number): void {
-  if (!sameShape(actual.shape, expected.shape)) throw new ConformanceError(`${what}: shape ${formatShape(actual.shape)}, expected ${formatShape(expected.shape)}`);
-  const a = actual.toFloat32();
-  for (let i = 0; i < a.length; i++) {
-    const e = expected.data[i]!;
-    const v = a[i]!;
-    const ok = v === e || Number.isNaN(e) ? v === e || Number.isNaN(v) : Math.abs(v - e) <= tol * Math.max(1, Math.abs(e));
-    if (!ok) throw new ConformanceError(`${what}: element ${i} (index [${unravel(i, expected.shape).join(", ")}]) is ${v}, expected ${e} (tolerance ${tol})`);
-  }
-}
-
-function opCases(): OpCase[] {
+function opCases(): OpConformanceSpec[] {
   const x234 = rand([2, 3, 4]);
   const pos = rand([2, 3, 4], 0.2, 3);
   const y31 = rand([3, 1], 0.5, 2);
-  const un = (op: string, f: (v: number) => number, input = x234, call: Fn = (xs) => xs[0]!.builder.emit(getOp(op), [xs[0]!])): OpCase => ({
+  const un = (op: string, f: (v: number) => number, input = x234, call: Fn = (xs) => xs[0]!.builder.emit(getOp(op), [xs[0]!])): OpConformanceSpec => ({
     name: op,
     op,
     inputs: [input],
     fn: call,
     expected: ([x]) => ({ shape: x!.shape, data: x!.data.map(f) }),
   });
-  const bin = (op: string, f: (x: number, y: number) => number, inputs = [x234, y31]): OpCase => ({
+  const bin = (op: string, f: (x: number, y: number) => number, inputs = [x234, y31]): OpConformanceSpec => ({
     name: `${op} broadcast`,
     op,
     inputs,
@@ -310,41 +264,6 @@ function opCases(): OpCase[] {
   ];
 }
 
-/** Central finite differences of sum(f(x) * r) against the gradient graph, on a few coordinates. */
-function gradTargets(c: OpCase): number[] {
-  return c.gradInputs ?? c.inputs.map((t, i) => (isFloat(t.dtype) ? i : -1)).filter((i) => i >= 0);
-}
-
-async function checkGradient(session: Session, c: OpCase): Promise<void> {
-  const wrt = gradTargets(c);
-  const probe = graphOf(c.fn, c.inputs);
-  const outShape = probe.nodes[probe.outputs[0]!.id]!.shape;
-  const weights = rand(outShape, 0.5, 1.5);
-  const lossFn: Fn = (xs) => c.fn(xs).mul(xs[0]!.builder.constant(weights)).sum();
-  const lossGraph = graphOf(lossFn, c.inputs);
-  const gradGraph = gradients(lossGraph, { loss: "y", params: [], inputs: wrt.map((i) => `x${i}`) });
-  const analytic = await session.run(gradGraph, feedsOf(c.inputs));
-  const eps = 1e-2;
-  for (const i of wrt) {
-    const g = analytic[gradName(`x${i}`)]!.toFloat32();
-    const base = c.inputs[i]!.toFloat32();
-    const coords = [...new Set([0, base.length - 1, Math.floor(base.length / 2), Math.floor(base.length / 3)])];
-    for (const k of coords) {
-      const at = async (delta: number) => {
-        const perturbed = Float32Array.from(base);
-        perturbed[k]! += delta;
-        const inputs = c.inputs.map((t, j) => (j === i ? new Tensor(perturbed, t.shape, "float32") : t));
-        return (await session.run(lossGraph, feedsOf(inputs))).y!.item();
-      };
-      const numeric = ((await at(eps)) - (await at(-eps))) / (2 * eps);
-      const err = Math.abs(numeric - g[k]!);
-      if (err > 2e-2 * Math.max(1, Math.abs(numeric))) {
-        throw new ConformanceError(`gradient of ${c.name} w.r.t. input ${i} at element ${k}: analytic ${g[k]}, finite difference ${numeric}`);
-      }
-    }
-  }
-}
-
 async function expectError(what: string, run: () => unknown, kind: new (...a: never[]) => Error, mustMention: string): Promise<void> {
   try {
     await run();
@@ -381,33 +300,16 @@ function errorCases(): ConformanceCase[] {
 /**
  * The conformance suite every backend runs (ours in their tests; third-party backends in theirs):
  * each op against a naive float64 reference, each composite's reference decomposition against the
- * same reference, finite-difference checks of every gradient rule, and bad input.
+ * same reference, finite-difference checks of every gradient rule, and bad input. Packages that
+ * define composites ship their own cases (built with `opConformanceCases`) to run alongside.
  *
  *     for (const c of conformanceSuite()) it(c.name, () => c.run(session));
  */
 export function conformanceSuite(): ConformanceCase[] {
-  const cases: ConformanceCase[] = [];
-  for (const c of opCases()) {
-    const tol = c.tol ?? 1e-5;
-    cases.push({
-      name: `op/${c.name}`,
-      group: "op",
-      run: async (session) => assertClose(c.name, (await session.run(graphOf(c.fn, c.inputs), feedsOf(c.inputs))).y!, c.expected(c.inputs.map(asRef)), tol),
-    });
-    if (getOp(c.op).kind === "composite") {
-      cases.push({
-        name: `decomposition/${c.name}`,
-        group: "decomposition",
-        run: async (session) => assertClose(`${c.name} (decomposed)`, (await session.run(graphOf(c.fn, c.inputs, true), feedsOf(c.inputs))).y!, c.expected(c.inputs.map(asRef)), Math.max(tol, 1e-5)),
-      });
-    }
-    const differentiable = (getOp(c.op).grad || getOp(c.op).kind === "composite") && gradTargets(c).length > 0;
-    if (differentiable) cases.push({ name: `grad/${c.name}`, group: "grad", run: (session) => checkGradient(session, c) });
-  }
-  return [...cases, ...errorCases()];
+  return [...opCases().flatMap(opConformanceCases), ...errorCases()];
 }
 
-/** Ops the suite exercises (for coverage checks). */
-export function conformanceOps(): Set<string> {
-  return new Set(opCases().map((c) => c.op));
+/** Ops that `cases` exercise (by default core's suite), for coverage checks. */
+export function conformanceOps(cases: readonly ConformanceCase[] = conformanceSuite()): Set<string> {
+  return new Set(cases.flatMap((c) => (c.op ? [c.op] : [])));
 }

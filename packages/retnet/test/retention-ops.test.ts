@@ -1,0 +1,53 @@
+import { CpuBackend } from "@densessm/backend-cpu";
+import { lower, Rng, Session, trace, type Graph } from "@densessm/core";
+import { describe, expect, it } from "vitest";
+import { chunkwiseRetention, DenseGauRetNet, parallelRetention, retentionConformance } from "../src/index.js";
+import { tinyConfig } from "./helpers.js";
+
+const cpu = new CpuBackend();
+const session = new Session(cpu);
+
+describe("retention ops conformance on cpu", () => {
+  for (const c of retentionConformance()) it(c.name, () => c.run(session));
+});
+
+describe("retention ops check their inputs at trace time", () => {
+  const traced = (kShape: number[], gammas: number[], chunkSize = 2) =>
+    trace(({ q, k, v }) => ({ p: parallelRetention(q!, k!, v!, { gammas }), c: chunkwiseRetention(q!, k!, v!, { gammas, chunkSize }) }), {
+      inputs: { q: { shape: [1, 2, 3, 4] }, k: { shape: kShape }, v: { shape: [1, 2, 3, 5] } },
+    });
+  it("accepts dk ≠ dv and returns [B, L, H, dv]", () => {
+    const g = traced([1, 2, 3, 4], [0.5, 0.75]);
+    expect(g.outputs.map((o) => g.nodes[o.id]!.shape)).toEqual([[1, 3, 2, 5], [1, 3, 2, 5]]);
+  });
+  it("rejects k of another shape, a decay count other than the heads, decays outside (0, 1) and chunk size 0", () => {
+    expect(() => traced([1, 2, 3, 5], [0.5, 0.75])).toThrow(/expected q, k \[B, H, L, dk\]/);
+    expect(() => traced([1, 2, 3, 4], [0.5])).toThrow(/1 decays for 2 heads/);
+    expect(() => traced([1, 2, 3, 4], [0.5, 1 - 1e-9])).toThrow(/\(0, 1\) as a float32/);
+    expect(() => traced([1, 2, 3, 4], [0.5, 0.75], 0)).toThrow(/chunk size must be a positive integer/);
+  });
+});
+
+describe("retention ops in a model's graphs", () => {
+  // 3 layers, 2 heads, dense connection to 1 earlier layer.
+  const lm = new DenseGauRetNet(tinyConfig({ num_hidden_layers: 3 }), { rng: new Rng(1) });
+  const count = (g: Graph, op: string) => g.nodes.filter((n) => n.op === op).length;
+  const constantsShaped = (g: Graph, shape: number[]) => g.nodes.filter((n) => n.op === "const" && n.shape.join() === shape.join()).length;
+
+  it("parallel: one node per layer, and decomposed, every layer reads one decay mask", () => {
+    const g = lm.runner.parallelGraph(1, 6);
+    expect(count(g, "retnet.parallelRetention")).toBe(3);
+    expect(count(g, "fusion.denseFusion")).toBe(4); // k and v of layers 1 and 2
+    const lowered = lower(g, (op) => cpu.capabilities.ops.has(op));
+    expect(count(lowered, "retnet.parallelRetention")).toBe(0);
+    expect(constantsShaped(lowered, [2, 6, 6])).toBe(1);
+  });
+
+  it("chunkwise: one node per layer, and decomposed, every layer reads one set of decay constants", () => {
+    const g = lm.runner.chunkwiseGraph(1, 7, 3);
+    expect(count(g, "retnet.chunkwiseRetention")).toBe(3);
+    const lowered = lower(g, (op) => cpu.capabilities.ops.has(op));
+    expect(constantsShaped(lowered, [2, 1, 3, 3])).toBe(1); // the intra-chunk decay
+    expect(constantsShaped(lowered, [2, 3, 3, 1])).toBe(1); // 1/sqrt(c_t) over 3 chunks of 3
+  });
+});
