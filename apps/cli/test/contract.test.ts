@@ -2,7 +2,7 @@
 // token per step) reproduces the recurrent logits, and lossGraph computes the shifted loss.
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Session, Tensor, type CausalLM } from "@densessm/core";
+import { argmax, Session, Tensor, type CausalLM } from "@densessm/core";
 import { describe, expect, it } from "vitest";
 import { loadModel } from "@densessm/lm";
 import "../src/backends.js";
@@ -37,12 +37,27 @@ describe.each(["dense-gau-retnet-tiny", "mamba-tiny"])("%s", (name) => {
     };
     const prefix = 3;
     const decoder = await lm.startDecoding(session, ids.map((r) => r.slice(0, prefix)));
-    expect(decoder.logits.shape).toEqual([b, v]);
-    expect(maxDiff(decoder.logits.toFloat32(), at(prefix - 1))).toBeLessThan(1e-4);
+    const first = await decoder.logits();
+    expect(first.shape).toEqual([b, v]);
+    expect(maxDiff(first.toFloat32(), at(prefix - 1))).toBeLessThan(1e-4);
     for (let t = prefix; t < l; t++) {
-      const next = await decoder.step(ids.map((r) => r[t]!));
-      expect(maxDiff(next.toFloat32(), at(t))).toBeLessThan(1e-4);
+      await decoder.step(ids.map((r) => r[t]!));
+      expect(maxDiff((await decoder.logits()).toFloat32(), at(t))).toBeLessThan(1e-4);
     }
+    decoder.dispose();
+  });
+
+  it("draws the greedy token on the backend, in the same run as the step", async () => {
+    const full = (await lm.logits(session, ids, "recurrent")).toFloat32();
+    const [b, l] = [ids.length, ids[0]!.length];
+    const v = full.length / (b * l);
+    const greedy = (t: number) => ids.map((_, i) => argmax(full.subarray((i * l + t) * v, (i * l + t + 1) * v)));
+    const draw = { uniforms: new Float32Array(b) };
+    const decoder = await lm.startDecoding(session, ids.map((r) => r.slice(0, 1)));
+    expect([...(await decoder.sample(draw))]).toEqual(greedy(0));
+    for (let t = 1; t < l; t++) expect([...(await decoder.step(ids.map((r) => r[t]!), draw))]).toEqual(greedy(t));
+    await expect(decoder.step([1], draw)).rejects.toThrow(/expected 2 tokens/);
+    decoder.dispose();
   });
 
   it("computes the shifted cross-entropy in lossGraph", async () => {

@@ -3,9 +3,10 @@
  * DenseRetNet and a Mamba with random weights, batch 1 and 8, on webgpu and on backend-cpu in the
  * same run on the same machine. Prints a Markdown table with the webgpu/cpu ratio.
  *
- * Method: each decode step runs the model's one-token graph with `runOnDevice` (the recurrent state
- * stays on the backend between steps), downloads only the logits and picks the greedy token on
- * the host. Two untimed steps compile and warm up, then STEPS steps are timed.
+ * Method: decoding as `generate` runs it: `startDecoding` on a one-token prompt, then each step is
+ * one run of the model's one-token graph with the greedy draw (`ops.sample`) appended, so the state
+ * stays on the backend and only the batch's token ids are read back. Two untimed steps compile
+ * and warm up, then STEPS steps are timed.
  *
  * Shape: "100m" is a ~100M-parameter model (d_model 768: Mamba 24 layers, DenseRetNet 12 layers).
  * On a software adapter (SwiftShader, ~0.1 GFLOP/s, and a 128 MiB storage-binding limit that the
@@ -15,7 +16,7 @@
  */
 import { arch, cpus, platform } from "node:os";
 import { CpuBackend } from "@densessm/backend-cpu";
-import { Session, Tensor, type DeviceTensor, type Graph } from "@densessm/core";
+import { Session, type CausalLM } from "@densessm/core";
 import { MambaForCausalLM } from "@densessm/mamba";
 import { RetNet, RetNetConfig } from "@densessm/retnet";
 import { WebGpuBackend } from "../src/index.js";
@@ -24,35 +25,11 @@ const STEPS = Number(process.env.BENCH_STEPS ?? 8);
 
 interface Decodable {
   readonly name: string;
-  readonly params: number;
-  bind(session: Session): void;
-  graph(batch: number): Graph;
-  /** Host feeds for a step: tokens, position-dependent inputs, and (first step) the zero state. */
-  feeds(tokens: number[], position: number): Record<string, Tensor>;
-  initialState(batch: number): Record<string, Tensor>;
+  readonly lm: CausalLM;
 }
 
-const countParams = (ps: [string, { value: Tensor }][]) => ps.reduce((n, [, p]) => n + p.value.size, 0);
-
 function mamba(shape: Shape): Decodable {
-  const model = MambaForCausalLM.create(shape === "100m" ? { dModel: 768, nLayer: 24, vocabSize: 50280 } : { dModel: 256, nLayer: 4, vocabSize: 4096 });
-  const { nLayer } = model.config;
-  return {
-    name: "Mamba",
-    params: countParams(model.module.namedParameters()),
-    bind: (s) => model.bind(s),
-    graph: (batch) => model.chunkGraph(batch, 1),
-    feeds: (tokens) => ({ input_ids: Tensor.int32(tokens, [tokens.length, 1]) }),
-    initialState: (batch) => {
-      const s = model.initialState(batch);
-      const out: Record<string, Tensor> = {};
-      for (let l = 0; l < nLayer; l++) {
-        out[`conv_state.${l}`] = s.conv[l]!;
-        out[`ssm_state.${l}`] = s.ssm[l]!;
-      }
-      return out;
-    },
-  };
+  return { name: "Mamba", lm: MambaForCausalLM.create(shape === "100m" ? { dModel: 768, nLayer: 24, vocabSize: 50280 } : { dModel: 256, nLayer: 4, vocabSize: 4096 }) };
 }
 
 function denseRetNet(shape: Shape): Decodable {
@@ -64,46 +41,21 @@ function denseRetNet(shape: Shape): Decodable {
     vocab_size: big ? 32000 : 4096,
     dense_block_layers: 2,
   });
-  const lm = new RetNet(config);
-  return {
-    name: "DenseRetNet",
-    params: countParams(lm.module.namedParameters()),
-    bind: (s) => s.setParameters(lm.module.namedParameters()),
-    graph: (batch) => lm.runner.recurrentGraph(batch, 1),
-    feeds: (tokens, position) => ({ input_ids: Tensor.int32(tokens, [tokens.length, 1]), ...lm.runner.recurrentFeeds(position, 1) }),
-    initialState: (batch) => lm.runner.initialStates(batch),
-  };
+  return { name: "DenseRetNet", lm: new RetNet(config) };
 }
 
 type Shape = "100m" | "small";
 
-/** Tokens per second of greedy decoding, state on the backend, logits read back every step. */
-async function decodeRate(session: Session, m: Decodable, batch: number): Promise<number> {
-  m.bind(session);
-  const graph = m.graph(batch);
-  const stateNames = Object.keys(m.initialState(batch));
-  let state: Record<string, Tensor | DeviceTensor> = m.initialState(batch);
-  let tokens = Array.from({ length: batch }, (_, b) => b + 1);
-  const step = async (position: number) => {
-    const out = await session.runOnDevice(graph, { ...m.feeds(tokens, position), ...state });
-    for (const name of stateNames) if (!(state[name] instanceof Tensor)) session.backend.release(state[name]!);
-    state = Object.fromEntries(stateNames.map((n) => [n, out.get(n)!]));
-    const logitsDevice = out.get("logits")!;
-    const logits = (await session.backend.download(logitsDevice)).toFloat32();
-    session.backend.release(logitsDevice);
-    const vocab = logits.length / batch;
-    tokens = tokens.map((_, b) => {
-      let best = 0;
-      for (let v = 1; v < vocab; v++) if (logits[b * vocab + v]! > logits[b * vocab + best]!) best = v;
-      return best;
-    });
-  };
-  await step(0);
-  await step(1);
+/** Tokens per second of greedy decoding: state on the backend, token ids drawn there. */
+async function decodeRate(session: Session, lm: CausalLM, batch: number): Promise<number> {
+  const decoder = await lm.startDecoding(session, Array.from({ length: batch }, (_, b) => [b + 1]));
+  const draw = { vocabSize: lm.vocabSize, uniforms: new Float32Array(batch) };
+  let tokens = await decoder.sample(draw);
+  for (let i = 0; i < 2; i++) tokens = await decoder.step([...tokens], draw);
   const t0 = performance.now();
-  for (let i = 0; i < STEPS; i++) await step(2 + i);
+  for (let i = 0; i < STEPS; i++) tokens = await decoder.step([...tokens], draw);
   const seconds = (performance.now() - t0) / 1000;
-  for (const name of stateNames) if (!(state[name] instanceof Tensor)) session.backend.release(state[name]!);
+  decoder.dispose();
   return (STEPS * batch) / seconds;
 }
 
@@ -124,9 +76,9 @@ console.log("| --- | --- | --- | --- | --- | --- |");
 for (const make of [denseRetNet, mamba]) {
   const m = make(shape);
   for (const batch of [1, 8]) {
-    const g = await decodeRate(gpu, m, batch);
-    const c = await decodeRate(cpu, m, batch);
-    console.log(`| ${m.name} | ${(m.params / 1e6).toFixed(1)}M | ${batch} | ${g.toFixed(2)} | ${c.toFixed(2)} | ${(g / c).toFixed(2)}x |`);
+    const g = await decodeRate(gpu, m.lm, batch);
+    const c = await decodeRate(cpu, m.lm, batch);
+    console.log(`| ${m.name} | ${(m.lm.module.numParameters() / 1e6).toFixed(1)}M | ${batch} | ${g.toFixed(2)} | ${c.toFixed(2)} | ${(g / c).toFixed(2)}x |`);
   }
 }
 gpu.dispose();

@@ -23,9 +23,9 @@ const HOST_COPY_LIMIT = 1 << 16;
 
 /**
  * Runs graphs with WGSL compute kernels on a WebGPU device: every primitive, plus fused matmul /
- * matrix-vector, rmsnorm, softmax, logSoftmax, sigmoid, silu, softplus, causal conv and a chunked
- * scan. Create it with `WebGpuBackend.create()` (it needs an adapter), or through the registry
- * as "webgpu".
+ * matrix-vector, rmsnorm, softmax, logSoftmax, sigmoid, silu, softplus, causal conv, a chunked
+ * scan, and single kernels for retention (parallel and chunkwise) and the dense fusion step.
+ * Create it with `WebGpuBackend.create()` (it needs an adapter), or through the registry as "webgpu".
  */
 export class WebGpuBackend implements Backend {
   readonly name = "webgpu";
@@ -97,10 +97,15 @@ export class WebGpuBackend implements Backend {
     const g = expectGpuTensor(t, this, "download()'s tensor");
     const bytes = g.bytes;
     if (bytes === 0) return Tensor.zeros(g.shape, g.dtype);
-    const staging = this.pool.take(bytes, READBACK_USAGE);
-    const encoder = this.device.createCommandEncoder();
-    encoder.copyBufferToBuffer(g.buffer, 0, staging, 0, bytes);
-    this.device.queue.submit([encoder.finish()]);
+    // A small output comes with a mappable copy from its own run; anything else is copied out now.
+    let staging = g.staged;
+    g.staged = undefined;
+    if (!staging) {
+      staging = this.pool.take(bytes, READBACK_USAGE);
+      const encoder = this.device.createCommandEncoder();
+      encoder.copyBufferToBuffer(g.buffer, 0, staging, 0, bytes);
+      this.device.queue.submit([encoder.finish()]);
+    }
     try {
       await staging.mapAsync(1 /* GPUMapMode.READ */, 0, bytes);
       const copy = staging.getMappedRange(0, bytes).slice(0);
@@ -118,6 +123,7 @@ export class WebGpuBackend implements Backend {
   release(t: DeviceTensor): void {
     const g = expectGpuTensor(t, this, "release()'s tensor");
     g.released = true;
+    if (g.staged) this.pool.give(g.staged);
     const packed = this.packed.get(g.buffer);
     if (packed) {
       this.packed.delete(g.buffer);

@@ -1,5 +1,5 @@
 import { BackendError, foldTransposes, numel, planBuffers, type Tensor, type DeviceTensor, type Executable, type Graph, type Node } from "@densessm/core";
-import type { BufferPool } from "./buffer-pool.js";
+import { READBACK_USAGE, type BufferPool } from "./buffer-pool.js";
 import { deviceBytes, expectGpuTensor, GpuTensor, hostWords } from "./gpu-tensor.js";
 import { KERNELS, type DispatchSpec, type KernelContext } from "./kernels/index.js";
 import type { PipelineCache } from "./pipelines.js";
@@ -40,6 +40,17 @@ interface IndexCheck {
   /** The graph input that feeds the indices. */
   readonly feed: string;
   readonly size: number;
+}
+
+/**
+ * Outputs up to this size (a batch's sampled token ids, a loss) also get a mappable copy in the
+ * run's own submit, so the usual next step, reading them back, needs no submit of its own.
+ */
+const STAGED_OUTPUT_BYTES = 4096;
+
+function releaseOutput(t: GpuTensor, pool: BufferPool): void {
+  pool.give(t.buffer);
+  if (t.staged) pool.give(t.staged);
 }
 
 const isFeed = (n: Node) => n.op === "input" || n.op === "param";
@@ -208,13 +219,18 @@ export async function compileGraph(lowered: Graph, ctx: ExecutionContext): Promi
         const src = fed.get(storage) ?? buffers.get(storage)!;
         const bytes = deviceBytes(node.shape);
         const dst = ctx.pool.take(bytes);
+        const t = new GpuTensor(node.shape, node.dtype, dst, ctx.owner);
         if (bytes > 0) encoder.copyBufferToBuffer(src, 0, dst, 0, bytes);
-        out.set(o.name, new GpuTensor(node.shape, node.dtype, dst, ctx.owner));
+        if (bytes > 0 && bytes <= STAGED_OUTPUT_BYTES) {
+          t.staged = ctx.pool.take(bytes, READBACK_USAGE);
+          encoder.copyBufferToBuffer(src, 0, t.staged, 0, bytes);
+        }
+        out.set(o.name, t);
       }
       device.queue.submit([encoder.finish()]);
       const error = await device.popErrorScope();
       if (error) {
-        for (const t of out.values()) ctx.pool.give((t as GpuTensor).buffer);
+        for (const t of out.values()) releaseOutput(t as GpuTensor, ctx.pool);
         throw new BackendError(`webgpu: running the graph failed: ${error.message}`);
       }
       return out;

@@ -10,6 +10,11 @@ export const deviceBytes = (shape: Shape): number => numel(shape) * 4;
  */
 export class GpuTensor implements DeviceTensor {
   released = false;
+  /**
+   * A mappable copy recorded in the same submit that produced this tensor (small graph outputs,
+   * such as sampled token ids), so reading it back costs no second submit.
+   */
+  staged: GPUBuffer | undefined;
 
   constructor(
     readonly shape: Shape,

@@ -1,9 +1,9 @@
-import { BackendError, getBackend, listBackends, Tensor, trace } from "@densessm/core";
+import { BackendError, getBackend, listBackends, Tensor, trace, type Session } from "@densessm/core";
 import { MambaForCausalLM } from "@densessm/mamba";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { WebGpuBackend } from "../src/index.js";
-import { gpu, gpuBackend } from "./helpers.js";
+import { cpu, gpu, gpuBackend } from "./helpers.js";
 
 /** Counts queue submissions and buffer mappings (readbacks) while `body` runs. */
 async function counting<T>(backend: WebGpuBackend, body: () => Promise<T>): Promise<{ submits: number; maps: number; result: T }> {
@@ -68,28 +68,26 @@ describe("the webgpu backend", () => {
     for (const t of result.values()) gpuBackend.release(t);
   });
 
-  it("decodes mamba with state kept on the device: one submit per token, one readback (the logits)", async () => {
+  it("decodes with the state and the draw on the device: one submit and one map of the ids per token", async () => {
     const model = await MambaForCausalLM.fromPretrained(fileURLToPath(new URL("../../../models/mamba-tiny", import.meta.url)));
-    model.bind(gpu);
-    const step = model.chunkGraph(2, 1);
-    let state = new Map<string, unknown>();
-    const initial = model.initialState(2);
-    const feedsFor = (ids: number[]) => {
-      const feeds: Record<string, Tensor | never> = { input_ids: Tensor.int32(ids, [2, 1]) };
-      initial.conv.forEach((t, l) => (feeds[`conv_state.${l}`] = (state.get(`conv_state.${l}`) as Tensor) ?? t));
-      initial.ssm.forEach((t, l) => (feeds[`ssm_state.${l}`] = (state.get(`ssm_state.${l}`) as Tensor) ?? t));
-      return feeds;
+    const draw = { temperature: 0.8, topK: 20, uniforms: Float32Array.from([0.3, 0.9]) };
+    const decode = async (session: Session) => {
+      const decoder = await model.startDecoding(session, [[1], [2]]);
+      const first = await decoder.sample(draw);
+      const second = await decoder.step([...first], draw);
+      return { decoder, ids: [...first, ...second] };
     };
-    state = await gpu.runOnDevice(step, feedsFor([1, 2]));
+    const onCpu = await decode(cpu);
+    const onGpu = await decode(gpu);
+    expect(onGpu.ids).toEqual(onCpu.ids);
     const { submits, maps } = await counting(gpuBackend, async () => {
-      const out = await gpu.runOnDevice(step, feedsFor([3, 4]));
-      for (const t of state.values()) gpuBackend.release(t as never);
-      state = out;
-      const logits = await gpuBackend.download(out.get("logits")!);
-      expect(logits.shape).toEqual([2, 1, 101]);
+      const next = await onGpu.decoder.step([3, 4], draw);
+      expect(next).toHaveLength(2);
     });
-    expect(submits).toBe(2); // the step, and the copy for the logits readback
+    expect(submits).toBe(1); // the step, its draw and the staged copy of the two ids
     expect(maps).toBe(1);
+    onGpu.decoder.dispose();
+    onCpu.decoder.dispose();
   });
 
   it("fails with a clear error, never a fallback, when there is no adapter", async () => {

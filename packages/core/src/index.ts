@@ -56,5 +56,7 @@ export { applyRepetitionPenalty, argmax, sampleToken, type SamplingOptions } fro
 export { conformanceOps, conformanceSuite } from "./conformance/suite.js";
 export { ConformanceError, opConformanceCases, type ConformanceCase, type OpConformanceSpec } from "./conformance/op-cases.js";
 export type { Ref as ReferenceTensor } from "./conformance/reference.js";
-export type { CausalLM, Decoder, ForwardMode } from "./lm/causal-lm.js";
+export type { CausalLM, Decoder, ForwardMode, TokenDraw } from "./lm/causal-lm.js";
+export { GraphDecoder, type GraphDecoderOptions } from "./lm/graph-decoder.js";
+export { SAMPLE_SEARCH_STEPS, type SampleAttrs } from "./ops/sample.js";
 export { parameterFiniteDifference } from "./conformance/finite-difference.js";

@@ -54,11 +54,14 @@ export async function benchmark(options: BenchmarkOptions): Promise<BenchmarkRep
   for (let s = 0; s < steps; s++) await session.run(graph, { input_ids: ids, labels: ids });
   const trainTokensPerSecond = (steps * batch * len) / ((performance.now() - start) / 1000);
 
+  // Decoding as generation runs it: each step also draws the next token on the backend (greedy).
   const decoder = await lm.startDecoding(session, Array.from({ length: batch }, (_, b) => Array.from({ length: len }, (_, t) => (b * 31 + t) % vocab)));
-  await decoder.step(Array.from({ length: batch }, () => 1)); // warm-up
+  const draw = { vocabSize: vocab, uniforms: new Float32Array(batch) };
+  let next = await decoder.step(Array.from({ length: batch }, () => 1), draw); // warm-up
   start = performance.now();
-  for (let s = 0; s < decodeTokens; s++) await decoder.step(Array.from({ length: batch }, (_, b) => (s + b) % vocab));
+  for (let s = 0; s < decodeTokens; s++) next = await decoder.step(Array.from(next), draw);
   const decodeTokensPerSecond = (decodeTokens * batch) / ((performance.now() - start) / 1000);
+  decoder.dispose();
 
   return {
     model: options.model,

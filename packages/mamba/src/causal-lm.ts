@@ -1,6 +1,7 @@
 import {
   DenseSSMError,
   FormatError,
+  GraphDecoder,
   gradients,
   ops,
   readSafetensorsFolder,
@@ -60,34 +61,24 @@ export class MambaForCausalLM implements CausalLM {
 
   /**
    * Prefills the prompts chunk by chunk, then decodes one token per step. Between steps the conv
-   * and SSM states stay on the backend (on a GPU they never leave it); only the logits are read back.
+   * and SSM states stay on the backend (on a GPU they never leave it).
    */
   async startDecoding(session: Session, prompts: readonly (readonly number[])[]): Promise<Decoder> {
     const first = await this.prefill(session, prompts.map((p) => [...p]));
-    const [batch, length, width] = first.logits.shape as [number, number, number];
-    let logits: Tensor = new Tensor(first.logits.toFloat32().filter((_, i) => Math.floor(i / width) % length === length - 1), [batch, width], "float32");
     const layers = Array.from({ length: this.config.nLayer }, (_, l) => l);
-    let state: Record<string, Feed> = {};
+    const state: Record<string, Feed> = {};
     for (const l of layers) {
       state[convName(l)] = first.state.conv[l]!;
       state[ssmName(l)] = first.state.ssm[l]!;
     }
-    const stepGraph = this.chunkGraph(batch, 1);
-    return {
-      get logits() {
-        return logits;
-      },
-      step: async (tokens) => {
-        if (tokens.length !== batch) throw new DenseSSMError(`step: expected ${batch} tokens (one per row), got ${tokens.length}`);
-        const out = await session.runOnDevice(stepGraph, { input_ids: Tensor.int32(tokens, [batch, 1]), ...state });
-        for (const t of Object.values(state)) if (!(t instanceof Tensor)) session.backend.release(t);
-        state = Object.fromEntries(layers.flatMap((l) => [convName(l), ssmName(l)]).map((name) => [name, out.get(name)!]));
-        const device = out.get("logits")!;
-        logits = (await session.backend.download(device)).reshape([batch, width]);
-        session.backend.release(device);
-        return logits;
-      },
-    };
+    return new GraphDecoder({
+      session,
+      stepGraph: this.chunkGraph(prompts.length, 1),
+      stateNames: Object.keys(state),
+      logits: first.logits,
+      state,
+      position: first.logits.shape[1]!,
+    });
   }
 
   /** A freshly initialised model (official initialisation) from a config or its options. */

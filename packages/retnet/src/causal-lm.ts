@@ -1,4 +1,4 @@
-import { FormatError, Tensor, type CausalLM, type Decoder, type Feed, type ForwardMode, type Graph, type Rng, type Session } from "@densessm/core";
+import { FormatError, GraphDecoder, Tensor, type CausalLM, type Decoder, type ForwardMode, type Graph, type Rng, type Session } from "@densessm/core";
 import { DenseGauRetNetConfig } from "./config.js";
 import { loadWeights, readConfigJSON, saveCheckpoint } from "./checkpoint.js";
 import { DenseGauRetNetForCausalLM } from "./dense-gau-retnet.js";
@@ -65,45 +65,22 @@ export abstract class RetentionCausalLM<M extends RetentionLanguageModel> implem
     if (batch === 0 || len === 0 || prompts.some((p) => p.length !== len)) throw new FormatError("startDecoding: prompts must be non-empty rows of equal length");
     const { runner } = this;
     session.setParameters(this.module.namedParameters());
-    const layers = this.configuration.numLayers;
-    // The recurrent state stays on the backend between steps (on a GPU it never leaves it); only
-    // the logits are read back.
-    const run = async (ids: Tensor, start: number, states: Record<string, Feed>) => {
-      const out = await session.runOnDevice(runner.recurrentGraph(batch, ids.shape[1]!), { input_ids: ids, ...runner.recurrentFeeds(start, ids.shape[1]!), ...states });
-      const next: Record<string, Feed> = {};
-      for (let i = 0; i < layers; i++) next[stateName(i)] = out.get(stateName(i))!;
-      for (const t of Object.values(states)) if (!(t instanceof Tensor)) session.backend.release(t);
-      const logits = await session.backend.download(out.get("logits")!);
-      session.backend.release(out.get("logits")!);
-      return { logits: lastPosition(logits), states: next };
-    };
-    let position = len;
-    let current = await run(Tensor.int32(prompts.flat(), [batch, len]), 0, runner.initialStates(batch));
-    return {
-      get logits() {
-        return current.logits;
-      },
-      async step(tokens) {
-        if (tokens.length !== batch) throw new FormatError(`step: expected ${batch} tokens (one per row), got ${tokens.length}`);
-        current = await run(Tensor.int32(tokens, [batch, 1]), position, current.states);
-        position++;
-        return current.logits;
-      },
-    };
+    const stateNames = Array.from({ length: this.configuration.numLayers }, (_, i) => stateName(i));
+    const prefill = await session.runOnDevice(runner.recurrentGraph(batch, len), { input_ids: Tensor.int32(prompts.flat(), [batch, len]), ...runner.recurrentFeeds(0, len), ...runner.initialStates(batch) });
+    return new GraphDecoder({
+      session,
+      stepGraph: runner.recurrentGraph(batch, 1),
+      stateNames,
+      positionFeeds: (position) => runner.recurrentFeeds(position, 1),
+      logits: prefill.get("logits")!,
+      state: Object.fromEntries(stateNames.map((name) => [name, prefill.get(name)!])),
+      position: len,
+    });
   }
 
   save(dir: string): Promise<void> {
     return saveCheckpoint(dir, this.config, this.module);
   }
-}
-
-/** Logits [B, V] of the last position of [B, L, V]. */
-function lastPosition(logits: Tensor): Tensor {
-  const [b, l, v] = logits.shape as [number, number, number];
-  const src = logits.toFloat32();
-  const out = new Float32Array(b * v);
-  for (let i = 0; i < b; i++) out.set(src.subarray((i * l + l - 1) * v, (i * l + l) * v), i * v);
-  return new Tensor(out, [b, v], "float32");
 }
 
 /**

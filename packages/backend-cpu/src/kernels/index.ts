@@ -5,6 +5,7 @@ import { castKernel, randKernel, scanKernel } from "./misc.js";
 import { reduceKernel } from "./reduce.js";
 import { concatKernel, expandKernel, padKernel, permuteKernel, reshapeKernel, sliceKernel } from "./views.js";
 import { logSoftmaxKernel, rmsnormKernel, sigmoidKernel, siluKernel, softmaxKernel, softplusKernel } from "./composites.js";
+import { sampleKernel } from "./sample.js";
 import type { KernelFactory } from "./types.js";
 
 /** Every primitive, plus the composites this backend runs fused. */
@@ -22,6 +23,7 @@ export const KERNELS: Readonly<Record<string, KernelFactory>> = {
   // fused composites
   sigmoid: sigmoidKernel, silu: siluKernel, softplus: softplusKernel,
   softmax: softmaxKernel, logSoftmax: logSoftmaxKernel, rmsnorm: rmsnormKernel,
+  sample: sampleKernel,
 };
 
 export type { Allocator, CompiledKernel, KernelFactory } from "./types.js";

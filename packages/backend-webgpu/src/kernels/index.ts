@@ -6,6 +6,7 @@ import { matmulKernel } from "./matmul.js";
 import { castKernel, randKernel, scanKernel } from "./misc.js";
 import { reduceKernel } from "./reduce.js";
 import { chunkwiseRetentionKernel, parallelRetentionKernel } from "./retention.js";
+import { sampleKernel } from "./sample.js";
 import type { KernelFactory } from "./types.js";
 import { concatKernel, expandKernel, padKernel, permuteKernel, sliceKernel } from "./views.js";
 
@@ -27,6 +28,7 @@ export const KERNELS: Readonly<Record<string, KernelFactory>> = {
   // fused composites
   sigmoid: unaryKernel, silu: unaryKernel, softplus: unaryKernel,
   softmax: softmaxKernel, logSoftmax: logSoftmaxKernel, rmsnorm: rmsnormKernel, causalConv1d: causalConv1dKernel,
+  sample: sampleKernel,
   // composites of the model packages, by op name (the backend does not import them)
   "retnet.parallelRetention": parallelRetentionKernel, "retnet.chunkwiseRetention": chunkwiseRetentionKernel, "fusion.denseFusion": denseFusionKernel,
 };

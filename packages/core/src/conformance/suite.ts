@@ -9,6 +9,7 @@ import { float16BitsToFloat32, float32ToFloat16Bits, bfloat16BitsToFloat32, floa
 import { formatShape, numel, sameShape, type Shape } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
 import { ConformanceError, feedsOf, graphOf, opConformanceCases, type ConformanceCase, type OpConformanceSpec } from "./op-cases.js";
+import { sampleSpecs } from "./sample-cases.js";
 import { broadcastRef, matmulRef, permuteRef, reduceRef, ref, scanRef, unravel, ravel } from "./reference.js";
 
 type Fn = (xs: SymTensor[]) => SymTensor;
@@ -261,6 +262,7 @@ function opCases(): OpConformanceSpec[] {
         };
       },
     },
+    ...sampleSpecs(),
   ];
 }
 

@@ -6,12 +6,34 @@ import type { Tensor } from "../tensor/tensor.js";
 /** How a sequence is run: all positions at once, token by token, or chunk by chunk. */
 export type ForwardMode = "parallel" | "recurrent" | "chunkwise";
 
-/** Incremental decoding: the state after the tokens fed so far, kept by the model. */
+/**
+ * A draw made on the backend by `ops.sample` (see there): temperature 0 (the default) is greedy,
+ * topK 0 and topP 1 (the defaults) are off. `uniforms` holds one number in [0, 1) per row.
+ */
+export interface TokenDraw {
+  readonly temperature?: number;
+  readonly topK?: number;
+  readonly topP?: number;
+  /** Only the first `vocabSize` logits are candidates (models may pad their vocabulary). */
+  readonly vocabSize?: number;
+  readonly uniforms: Float32Array;
+}
+
+/** Incremental decoding: the state after the tokens fed so far, kept on the backend. */
 export interface Decoder {
-  /** Logits [batch, vocab] for the next token. */
-  readonly logits: Tensor;
-  /** Feeds one token per row and returns the next logits [batch, vocab]. */
-  step(tokens: readonly number[]): Promise<Tensor>;
+  readonly batch: number;
+  /** Logits [batch, vocab] for the next token of each row, read back from the backend. */
+  logits(): Promise<Tensor>;
+  /** Draws the next token of each row on the backend from the current logits; only the ids are read back. */
+  sample(draw: TokenDraw): Promise<Int32Array>;
+  /**
+   * Feeds one token per row. With a draw, the same graph run also draws the token that follows
+   * (so a decoded token costs one run and a read of `batch` ids) and returns it.
+   */
+  step(tokens: readonly number[]): Promise<void>;
+  step(tokens: readonly number[], draw: TokenDraw): Promise<Int32Array>;
+  /** Releases what the decoder holds on the backend. */
+  dispose(): void;
 }
 
 /**

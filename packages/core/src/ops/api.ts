@@ -8,6 +8,7 @@ export { gather, scatterAdd } from "./indexing.js";
 export { cast } from "./cast.js";
 export { scan } from "./scan.js";
 export { rand } from "./random.js";
+export { sample } from "./sample.js";
 export {
   arange,
   causalConv1d,
