@@ -17,6 +17,8 @@ export interface GenerationRequest {
   prompt: string;
   maxNewTokens: number;
   temperature: number;
+  topK: number;
+  topP: number;
   signal: AbortSignal;
   onToken: (event: { token: number; text: string; stats: GenerationStats }) => void;
 }
@@ -34,7 +36,7 @@ export async function generate(request: GenerationRequest): Promise<{ promptIds:
   const stats: GenerationStats = { tokens: 0, firstTokenMs: 0, tokensPerSecond: undefined };
   const start = performance.now();
   let first = start;
-  const options = { maxNewTokens: request.maxNewTokens, temperature: request.temperature, vocabSize: tokenizer.vocabSize, signal: request.signal, ...(tokenizer.eosTokenId === undefined ? {} : { eosTokenId: tokenizer.eosTokenId }) };
+  const options = { maxNewTokens: request.maxNewTokens, temperature: request.temperature, topK: request.topK, topP: request.topP, vocabSize: tokenizer.vocabSize, signal: request.signal, ...(tokenizer.eosTokenId === undefined ? {} : { eosTokenId: tokenizer.eosTokenId }) };
   for await (const { token } of generateTokens(lm, session, [promptIds], options)) {
     const now = performance.now();
     tokens.push(token);

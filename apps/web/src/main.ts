@@ -47,6 +47,8 @@ const ui = {
   backend: element<HTMLSelectElement>("backend"),
   maxTokens: element<HTMLInputElement>("max-tokens"),
   temperature: element<HTMLInputElement>("temperature"),
+  topK: element<HTMLInputElement>("top-k"),
+  topP: element<HTMLInputElement>("top-p"),
   prompt: element<HTMLTextAreaElement>("prompt"),
   generate: element<HTMLButtonElement>("generate"),
   stop: element<HTMLButtonElement>("stop"),
@@ -150,6 +152,9 @@ async function run(): Promise<void> {
       prompt: ui.prompt.value,
       maxNewTokens: Math.max(1, Math.floor(Number(ui.maxTokens.value) || 1)),
       temperature: Math.max(0, Number(ui.temperature.value) || 0),
+      // The draw runs on the backend with the tokens (0 and 1 turn the filters off).
+      topK: Math.max(0, Math.floor(Number(ui.topK.value) || 0)),
+      topP: Math.min(1, Math.max(0.01, Number(ui.topP.value) || 1)),
       signal: controller.signal,
       onToken: ({ token, text, stats }) => {
         if (token >= 0) state.tokens.push(token);
