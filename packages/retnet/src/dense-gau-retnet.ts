@@ -1,8 +1,8 @@
 import { Embedding, Linear, Module, ops, RMSNorm, type Rng, type SymTensor } from "@densessm/core";
-import { DenseHiddenRing, HiddenFusion, HiddenProjection } from "@densessm/fusion";
+import { HiddenFusion, HiddenProjection } from "@densessm/fusion";
 import type { DenseGauRetNetConfig } from "./config.js";
 import type { RetentionContext } from "./context.js";
-import { fuseDenseKV, multiHeadRetention, type DenseKV } from "./multi-head.js";
+import { fuseDenseKV, multiHeadRetention, runDenseLayers, type DenseKV } from "./multi-head.js";
 
 /**
  * DenseGAU-RetNet's token mixer (the official MultiScaleGauRetention), per layer:
@@ -105,16 +105,8 @@ export class DenseGauRetNetModel extends Module {
 
   /** ids [B, L] int32 → final hidden states [B, L, D] (and the per-layer recurrent states). */
   forward(ids: SymTensor, ctx: RetentionContext, states?: readonly SymTensor[]): { hidden: SymTensor; states: SymTensor[] } {
-    let x = this.embed_tokens.forward(ids);
-    const ring = new DenseHiddenRing<DenseKV>(this.config.denseBlockLayers);
-    const next: SymTensor[] = [];
-    this.layers.forEach((layer, i) => {
-      const r = layer.forward(x, ctx, ring.items(), states?.[i]);
-      x = r.out;
-      ring.push(r.kv);
-      if (r.state) next.push(r.state);
-    });
-    return { hidden: this.norm.forward(x), states: next };
+    const { out, states: next } = runDenseLayers(this.layers, this.embed_tokens.forward(ids), ctx, this.config.denseBlockLayers, states);
+    return { hidden: this.norm.forward(out), states: next };
   }
 }
 

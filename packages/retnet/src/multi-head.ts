@@ -1,5 +1,5 @@
 import { DenseSSMError, type RMSNorm, type SymTensor } from "@densessm/core";
-import { selectiveGate, type HiddenFusion, type HiddenProjection } from "@densessm/fusion";
+import { DenseHiddenRing, selectiveGate, type HiddenFusion, type HiddenProjection } from "@densessm/fusion";
 import type { RetentionContext } from "./context.js";
 import { recurrentRetention, thetaShift } from "./retention.js";
 import { chunkwiseRetention, parallelRetention } from "./retention-ops.js";
@@ -34,6 +34,28 @@ export function fuseDenseKV(x: SymTensor, current: DenseKV, earlier: readonly De
     k: dense.k_norm.forward(fusion.forwardGated(current.k, kGate, earlier.map((p) => p.k))),
     v: dense.v_norm.forward(fusion.forwardGated(current.v, vGate, earlier.map((p) => p.v))),
   };
+}
+
+/** A DenseGAU-RetNet or RetNet block: what the layer stack needs from it. */
+export interface DenseRetentionLayer {
+  forward(x: SymTensor, ctx: RetentionContext, earlier: readonly DenseKV[], state?: SymTensor): { out: SymTensor; kv: DenseKV; state?: SymTensor };
+}
+
+/**
+ * Runs the blocks in order, each reading the pre-fusion k, v of the `denseDepth` blocks before it
+ * (the dense connection), with `states[i]` as block i's recurrent state in recurrent form. Returns
+ * the last block's output and, in recurrent form, every block's next state.
+ */
+export function runDenseLayers(layers: readonly DenseRetentionLayer[], x: SymTensor, ctx: RetentionContext, denseDepth: number, states?: readonly SymTensor[]): { out: SymTensor; states: SymTensor[] } {
+  const ring = new DenseHiddenRing<DenseKV>(denseDepth);
+  const next: SymTensor[] = [];
+  layers.forEach((layer, i) => {
+    const r = layer.forward(x, ctx, ring.items(), states?.[i]);
+    x = r.out;
+    ring.push(r.kv);
+    if (r.state) next.push(r.state);
+  });
+  return { out: x, states: next };
 }
 
 /**

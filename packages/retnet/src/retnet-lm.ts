@@ -1,9 +1,9 @@
 import { Embedding, Linear, Module, ops, RMSNorm, type Rng, type SymTensor } from "@densessm/core";
-import { DenseHiddenRing, HiddenFusion, HiddenProjection } from "@densessm/fusion";
+import { HiddenFusion, HiddenProjection } from "@densessm/fusion";
 import { RetentionCausalLM } from "./causal-lm.js";
 import { loadWeights, readConfigJSON } from "./checkpoint.js";
 import type { RetentionContext } from "./context.js";
-import { fuseDenseKV, multiHeadRetention, type DenseKV } from "./multi-head.js";
+import { fuseDenseKV, multiHeadRetention, runDenseLayers, type DenseKV } from "./multi-head.js";
 import { RetNetConfig } from "./retnet-config.js";
 
 /**
@@ -131,15 +131,8 @@ export class RetNetDecoder extends Module {
   forward(ids: SymTensor, ctx: RetentionContext, states?: readonly SymTensor[]): { logits: SymTensor; states: SymTensor[] } {
     let x = this.embed_tokens.forward(ids);
     if (this.config.scaleEmbedding) x = x.mul(Math.sqrt(this.config.embedDim));
-    const ring = new DenseHiddenRing<DenseKV>(this.config.denseBlockLayers);
-    const next: SymTensor[] = [];
-    this.layers.forEach((layer, i) => {
-      const r = layer.forward(x, ctx, ring.items(), states?.[i]);
-      x = r.out;
-      ring.push(r.kv);
-      if (r.state) next.push(r.state);
-    });
-    return { logits: this.output_projection.forward(this.layer_norm.forward(x)), states: next };
+    const { out, states: next } = runDenseLayers(this.layers, x, ctx, this.config.denseBlockLayers, states);
+    return { logits: this.output_projection.forward(this.layer_norm.forward(out)), states: next };
   }
 }
 
