@@ -1,3 +1,4 @@
+import { bosPostProcessor } from "../hf/bosTemplate.js";
 import { TokenizerFormatError } from "../errors.js";
 import type { AddedTokenJson, NormalizerJson, TokenizerConfigJson, TokenizerJson } from "../hf/tokenizerJson.js";
 import { definitionFromTokenizerJson } from "../hf/fromTokenizerJson.js";
@@ -111,15 +112,7 @@ export function definitionFromSentencePiece(model: SentencePieceModel, config: T
     added_tokens: addedTokens,
     normalizer: { type: "Sequence", normalizers },
     pre_tokenizer: null,
-    post_processor:
-      bos === undefined
-        ? null
-        : {
-            type: "TemplateProcessing",
-            single: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }],
-            pair: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }, { Sequence: { id: "B", type_id: 0 } }],
-            special_tokens: { [bos]: { id: bos, ids: [model.bosId], tokens: [bos] } },
-          },
+    post_processor: bosPostProcessor(bos, model.bosId),
     decoder: {
       type: "Sequence",
       decoders: [

@@ -1,3 +1,4 @@
+import { bosPostProcessor } from "../hf/bosTemplate.js";
 import { TokenizerFormatError } from "../errors.js";
 import { definitionFromTokenizerJson } from "../hf/fromTokenizerJson.js";
 import { mergesToJson } from "../hf/mergesJson.js";
@@ -68,6 +69,11 @@ function chooseAlphabet(counts: WordCounts, coverage: number): string[] {
   return alphabet;
 }
 
+/** The BPE trainer on counted words, with the options' defaults (min frequency 2, tokens up to 16 characters). */
+function runBpe(words: TrainingWord[], base: string[], options: TrainTokenizerOptions, reserved: Iterable<string>) {
+  return trainBpe({ words, tokens: base, vocabSize: options.vocabSize, minFrequency: options.minFrequency ?? 2, maxTokenLength: options.maxTokenLength ?? 16, reserved: new Set(reserved) });
+}
+
 function trainSentencePiece(counts: WordCounts, options: TrainTokenizerOptions, specials: readonly string[]): { json: TokenizerJson; config: TokenizerConfigJson } {
   const bytes = Array.from({ length: 256 }, (_, b) => bytePiece(b));
   const reserved = [...specials, ...bytes];
@@ -81,15 +87,9 @@ function trainSentencePiece(counts: WordCounts, options: TrainTokenizerOptions, 
   const idOf = new Map(base.map((t, i) => [t, i]));
   const words: TrainingWord[] = [];
   for (const [word, count] of counts) words.push({ symbols: Array.from(word, (ch) => idOf.get(ch) ?? -1), count });
-  const { tokens, merges } = trainBpe({
-    words,
-    tokens: base,
-    vocabSize: options.vocabSize,
-    minFrequency: options.minFrequency ?? 2,
-    maxTokenLength: options.maxTokenLength ?? 16,
-    reserved: new Set(reserved),
-  });
+  const { tokens, merges } = runBpe(words, base, options, reserved);
   const [unk, bos, eos] = specials;
+  const bosId = bos === undefined ? -1 : specials.indexOf(bos); // -1 when absent, as in SentencePiece
   const json: TokenizerJson = {
     version: "1.0",
     truncation: null,
@@ -103,15 +103,7 @@ function trainSentencePiece(counts: WordCounts, options: TrainTokenizerOptions, 
       ],
     },
     pre_tokenizer: null,
-    post_processor:
-      bos === undefined
-        ? null
-        : {
-            type: "TemplateProcessing",
-            single: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }],
-            pair: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }, { Sequence: { id: "B", type_id: 0 } }],
-            special_tokens: { [bos]: { id: bos, ids: [specials.indexOf(bos)], tokens: [bos] } },
-          },
+    post_processor: bosPostProcessor(bos, bosId),
     decoder: {
       type: "Sequence",
       decoders: [
@@ -154,14 +146,7 @@ function trainByteLevel(counts: WordCounts, options: TrainTokenizerOptions, spec
   const byteIds = alphabet.map((ch) => idOf.get(ch) as number);
   const words: TrainingWord[] = [];
   for (const [word, count] of counts) words.push({ symbols: Array.from(utf8Bytes(word), (b) => byteIds[b] as number), count });
-  const { tokens, merges } = trainBpe({
-    words,
-    tokens: base,
-    vocabSize: options.vocabSize,
-    minFrequency: options.minFrequency ?? 2,
-    maxTokenLength: options.maxTokenLength ?? 16,
-    reserved: new Set(specials),
-  });
+  const { tokens, merges } = runBpe(words, base, options, specials);
   const byteLevel = { add_prefix_space: false, trim_offsets: true, use_regex: true };
   const json: TokenizerJson = {
     version: "1.0",
