@@ -1,7 +1,7 @@
 import { numel } from "@densessm/core";
 import type { KernelFactory } from "./types.js";
 import { single } from "./types.js";
-import { NEG_INF, aroundAxis, bindings, elementGrid, elementwiseMain, f32Lit, grid, groupMain, treeReduce, u32Lit } from "./wgsl.js";
+import { NEG_INF, aroundAxis, bindings, elementGrid, elementwiseMain, f32Lit, grid, groupMain, maxOf, rowReduce, sumOf, u32Lit } from "./wgsl.js";
 
 // Fused kernels for the composites that dominate inference. Each computes what the op's reference
 // decomposition in core computes; the conformance suite checks both against the same reference.
@@ -21,19 +21,8 @@ const softmaxFamily =
     const write = log ? `x[${at("j")}] - mx - log(total)` : `exp(x[${at("j")}] - mx) / total`;
     const body = `  if (item >= ${u32Lit(rows)}) { return; }
   let base = (item / ${u32Lit(inner)}) * ${u32Lit(size * inner)} + item % ${u32Lit(inner)};
-  var m = ${NEG_INF};
-  for (var j = tid; j < ${u32Lit(size)}; j += ${GROUP}u) { m = max(m, x[${at("j")}]); }
-  part[tid] = m;
-  workgroupBarrier();
-${treeReduce("part", GROUP, (p, q) => `max(${p}, ${q})`)}
-  let mx = part[0];
-  workgroupBarrier();
-  var s = 0.0;
-  for (var j = tid; j < ${u32Lit(size)}; j += ${GROUP}u) { s += exp(x[${at("j")}] - mx); }
-  part[tid] = s;
-  workgroupBarrier();
-${treeReduce("part", GROUP, (p, q) => `${p} + ${q}`)}
-  let total = part[0];
+${rowReduce("mx", { length: size, value: `x[${at("j")}]`, init: NEG_INF, combine: maxOf, size: GROUP })}
+${rowReduce("total", { length: size, value: `exp(x[${at("j")}] - mx)`, init: "0.0", combine: sumOf, size: GROUP })}
   for (var j = tid; j < ${u32Lit(size)}; j += ${GROUP}u) { y[${at("j")}] = ${write}; }`;
     const code = `${bindings([{ name: "x", type: "f32" }], { name: "y", type: "f32" })}
 var<workgroup> part: array<f32, ${GROUP}>;
@@ -54,12 +43,8 @@ export const rmsnormKernel: KernelFactory = (node, inputs) => {
   if (weighted) ins.push({ name: "w", type: "f32" });
   const body = `  if (item >= ${u32Lit(rows)}) { return; }
   let base = item * ${u32Lit(dim)};
-  var s = 0.0;
-  for (var j = tid; j < ${u32Lit(dim)}; j += ${GROUP}u) { let v = x[base + j]; s += v * v; }
-  part[tid] = s;
-  workgroupBarrier();
-${treeReduce("part", GROUP, (p, q) => `${p} + ${q}`)}
-  let scale = 1.0 / sqrt(part[0] / ${f32Lit(dim)} + ${f32Lit(eps)});
+${rowReduce("squares", { length: dim, value: "x[base + j] * x[base + j]", init: "0.0", combine: sumOf, size: GROUP })}
+  let scale = 1.0 / sqrt(squares / ${f32Lit(dim)} + ${f32Lit(eps)});
   for (var j = tid; j < ${u32Lit(dim)}; j += ${GROUP}u) { y[base + j] = x[base + j] * scale${weighted ? " * w[j]" : ""}; }`;
   const code = `${bindings(ins, { name: "y", type: "f32" })}
 var<workgroup> part: array<f32, ${GROUP}>;

@@ -1,7 +1,7 @@
 import { numel, stridesOf } from "@densessm/core";
 import type { KernelFactory } from "./types.js";
 import { single } from "./types.js";
-import { NEG_INF, bindings, elementGrid, elementwiseMain, grid, groupMain, offsetFn, treeReduce, u32Lit, wgslType } from "./wgsl.js";
+import { NEG_INF, bindings, elementGrid, elementwiseMain, grid, groupMain, maxOf, offsetFn, rowReduce, sumOf, u32Lit, wgslType } from "./wgsl.js";
 
 /** Reductions this long with few outputs get a workgroup each instead of one thread each. */
 const LONG_REDUCTION = 256;
@@ -23,7 +23,7 @@ export const reduceKernel: KernelFactory = (node, [x]) => {
   const t = wgslType(node.dtype);
   const isMax = node.op === "max";
   const init = isMax ? (t === "i32" ? "-2147483647i - 1i" : NEG_INF) : t === "i32" ? "0i" : "0.0";
-  const combine = (acc: string, v: string) => (isMax ? `max(${acc}, ${v})` : `${acc} + ${v}`);
+  const combine = isMax ? maxOf : sumOf;
   const fns = `${offsetFn("keptOff", keptShape, kept.map((i) => strides[i]!))}
 ${offsetFn("redOff", redShape, axes.map((i) => strides[i]!))}`;
   const head = bindings([{ name: "x", type: t }], { name: "y", type: t });
@@ -31,12 +31,8 @@ ${offsetFn("redOff", redShape, axes.map((i) => strides[i]!))}`;
   if (length >= LONG_REDUCTION && outputs <= 16384) {
     const body = `  if (item >= ${u32Lit(outputs)}) { return; }
   let base = keptOff(item);
-  var acc: ${t} = ${init};
-  for (var r = tid; r < ${u32Lit(length)}; r += ${GROUP}u) { acc = ${combine("acc", "x[base + redOff(r)]")}; }
-  part[tid] = acc;
-  workgroupBarrier();
-${treeReduce("part", GROUP, combine)}
-  if (tid == 0u) { y[item] = part[0]; }`;
+${rowReduce("total", { length, value: "x[base + redOff(j)]", init, combine, size: GROUP })}
+  if (tid == 0u) { y[item] = total; }`;
     const code = `${head}\n${fns}\nvar<workgroup> part: array<${t}, ${GROUP}>;\n${groupMain(GROUP, body)}`;
     return single(code, grid(outputs), 1);
   }

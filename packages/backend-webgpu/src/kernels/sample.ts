@@ -1,7 +1,7 @@
 import { SAMPLE_SEARCH_STEPS, type SampleAttrs } from "@densessm/core";
 import type { KernelFactory } from "./types.js";
 import { single } from "./types.js";
-import { NEG_INF, bindings, f32Lit, grid, groupMain, treeReduce, u32Lit } from "./wgsl.js";
+import { NEG_INF, bindings, f32Lit, grid, groupMain, maxOf, rowReduce, sumOf, treeReduce, u32Lit } from "./wgsl.js";
 
 const GROUP = 64;
 
@@ -48,15 +48,7 @@ ${tree.join("\n")}
 }
 
 /** Every thread's copy of the row sum of `value` (an f32 expression of j), as `let name`. */
-function rowSum(name: string, value: string, vocab: number): string {
-  return `  var ${name}_acc = 0.0;
-  for (var j = tid; j < ${u32Lit(vocab)}; j += ${GROUP}u) { ${name}_acc += ${value}; }
-  part[tid] = ${name}_acc;
-  workgroupBarrier();
-${treeReduce("part", GROUP, (p, q) => `${p} + ${q}`)}
-  let ${name} = part[0];
-  workgroupBarrier();`;
-}
+const rowSum = (name: string, value: string, vocab: number): string => rowReduce(name, { length: vocab, value, init: "0.0", combine: sumOf, size: GROUP });
 
 /** Bisection for the largest τ in [0, 1] where `holds` (of the row sum `${name}_s` of `sumOf` at `mid`) is true. */
 function bisect(name: string, sumOf: string, holds: string, vocab: number): string {
@@ -85,13 +77,7 @@ function drawBody(rows: number, vocab: number, { temperature, topK, topP }: Samp
   const parts = [
     `  if (item >= ${u32Lit(rows)}) { return; }
   let base = item * ${u32Lit(vocab)};
-  var m = ${NEG_INF};
-  for (var j = tid; j < ${u32Lit(vocab)}; j += ${GROUP}u) { m = max(m, x[base + j] * ${invT}); }
-  part[tid] = m;
-  workgroupBarrier();
-${treeReduce("part", GROUP, (p, q) => `max(${p}, ${q})`)}
-  let mx = part[0];
-  workgroupBarrier();`,
+${rowReduce("mx", { length: vocab, value: `x[base + j] * ${invT}`, init: NEG_INF, combine: maxOf, size: GROUP })}`,
   ];
   if (filterK) parts.push(bisect("tau_k", `select(0.0, 1.0, ${w} >= mid)`, `tau_k_s >= ${f32Lit(topK)}`, vocab));
   if (filterP) {
@@ -127,8 +113,8 @@ ${treeReduce("part", GROUP, (p, q) => `max(${p}, ${q})`)}
   at[tid] = count;
   part[tid] = f32(last);
   workgroupBarrier();
-${treeReduce("at", GROUP, (p, q) => `${p} + ${q}`)}
-${treeReduce("part", GROUP, (p, q) => `max(${p}, ${q})`)}
+${treeReduce("at", GROUP, sumOf)}
+${treeReduce("part", GROUP, maxOf)}
   if (tid == 0u) { y[item] = i32(min(at[0], u32(part[0]))); }`);
   return parts.join("\n");
 }

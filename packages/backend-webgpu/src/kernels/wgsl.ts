@@ -124,6 +124,26 @@ export function treeReduce(buf: string, size: number, combine: (a: string, b: st
   return lines.join("\n");
 }
 
+/** Combiners for treeReduce and rowReduce. */
+export const sumOf = (a: string, b: string): string => `${a} + ${b}`;
+export const maxOf = (a: string, b: string): string => `max(${a}, ${b})`;
+
+/**
+ * A workgroup's reduction of one row: thread `tid` folds `value` (a WGSL expression of `j`) over
+ * j = tid, tid + size, ... < length, the partials meet in a tree in workgroup memory `part`, and
+ * every thread gets the result as `let name`. Ends with a barrier, so `part` can be reused.
+ */
+export function rowReduce(name: string, options: { length: number; value: string; init: string; combine: (a: string, b: string) => string; size: number; part?: string }): string {
+  const { length, value, init, combine, size, part = "part" } = options;
+  return `  var ${name}_acc = ${init};
+  for (var j = tid; j < ${u32Lit(length)}; j += ${size}u) { ${name}_acc = ${combine(`${name}_acc`, value)}; }
+  ${part}[tid] = ${name}_acc;
+  workgroupBarrier();
+${treeReduce(part, size, combine)}
+  let ${name} = ${part}[0];
+  workgroupBarrier();`;
+}
+
 /** Round-to-nearest-even conversions to float16 and bfloat16 values (kept in f32), bit for bit like core's. */
 export const HALF_ROUNDING = `
 fn round_f16(v: f32) -> f32 {
