@@ -57,6 +57,11 @@ describe.each(["dense-gau-retnet-tiny", "mamba-tiny"])("%s", (name) => {
     expect([...(await decoder.sample(draw))]).toEqual(greedy(0));
     for (let t = 1; t < l; t++) expect([...(await decoder.step(ids.map((r) => r[t]!), draw))]).toEqual(greedy(t));
     await expect(decoder.step([1], draw)).rejects.toThrow(/expected 2 tokens/);
+    await expect(decoder.sample({ uniforms: new Float32Array(3) })).rejects.toThrow(/expected 2 uniforms/);
+    await expect(decoder.sample({ ...draw, temperature: -1 })).rejects.toThrow(/temperature must be a finite number >= 0/);
+    await expect(decoder.sample({ ...draw, temperature: 1, topK: 2.5 })).rejects.toThrow(/topK must be a non-negative integer/);
+    await expect(decoder.sample({ ...draw, temperature: 1, topP: 0 })).rejects.toThrow(/topP must be in \(0, 1\]/);
+    await expect(decoder.sample({ ...draw, vocabSize: 0 })).rejects.toThrow(/vocabSize must be a positive integer/);
     decoder.dispose();
   });
 

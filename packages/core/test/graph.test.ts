@@ -54,6 +54,15 @@ describe("graph IR", () => {
     expect(() => trace(() => ({}), {})).toThrow(/at least one output/);
   });
 
+  it("names the problem when sample gets bad shapes or settings", () => {
+    const draw = (shapes: { l: number[]; u: number[] }, options = {}) => () => trace(({ l, u }) => ({ y: ops.sample(l!, u!, options) }), { inputs: { l: { shape: shapes.l }, u: { shape: shapes.u } } });
+    expect(draw({ l: [2, 5, 7], u: [2] })).toThrow(/sample: logits must be \[batch, vocab\], got \[2, 5, 7\]/);
+    expect(draw({ l: [2, 7], u: [3] })).toThrow(/sample: uniforms must be \[2\]/);
+    expect(draw({ l: [2, 7], u: [2] }, { temperature: Number.NaN })).toThrow(/temperature must be a finite number >= 0/);
+    expect(draw({ l: [2, 7], u: [2] }, { temperature: 1, topK: -1 })).toThrow(/topK must be a non-negative integer/);
+    expect(draw({ l: [2, 7], u: [2] }, { temperature: 1, topP: 1.5 })).toThrow(/topP must be in \(0, 1\]/);
+  });
+
   it("autodiff only accepts scalar losses and known names", () => {
     expect(() => gradients(model(), { loss: "y" })).toThrow(/must be a scalar/);
     expect(() => gradients(model(), { loss: "nope" })).toThrow(DenseSSMError);
