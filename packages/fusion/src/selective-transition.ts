@@ -61,7 +61,7 @@ export class SelectiveTransition extends Module {
 
   /** SiLU(select(x)): the gate computed from the current layer's input. */
   gate(current: SymTensor): SymTensor {
-    return ops.silu(this.select.forward(current));
+    return selectiveGate(this.select, current);
   }
 
   /** proj(h): a shallow state in the target space. */
@@ -80,7 +80,10 @@ export class SelectiveTransition extends Module {
   }
 }
 
-/** gate ⊙ h for a gate MLP owned elsewhere (for checkpoints that name the MLP directly, e.g. `k_select`). */
+/**
+ * The gate SiLU(select(x)) alone (not applied to any state), for a gate MLP owned elsewhere: for
+ * checkpoints that name the MLP directly, e.g. `k_select`. Multiply shallow states by it yourself.
+ */
 export function selectiveGate(select: HiddenProjection, current: SymTensor): SymTensor {
   return ops.silu(select.forward(current));
 }

@@ -6,8 +6,8 @@ import { Tensor } from "@densessm/core";
  * Theta shift (xPos-free rotary): per-head key width d has d/2 frequencies
  *     ω_j = 1 / 10000^(j / (d/2 - 1)),  j = 0 .. d/2-1      (torch.linspace(0, 1, d/2))
  * each repeated for the two members of an interleaved pair, so position t rotates pair (2j, 2j+1)
- * by angle t·ω_j. Decay per head h: γ_h = 1 - 2^(-5-h) (DenseGAU-RetNet); classic RetNet passes its
- * own γs.
+ * by angle t·ω_j. Decay per head h: γ_h = 1 - 2^(-5-h) (torchscale's RetNetRelPos), which
+ * DenseGAU-RetNet and classic RetNet both use (see denseGauDecays).
  */
 export function thetaAngles(keyDim: number): Float64Array {
   const half = keyDim / 2;
@@ -36,7 +36,7 @@ export function thetaTables(keyDim: number, start: number, len: number): { sin: 
   return { sin: new Tensor(sin, [len, keyDim], "float32"), cos: new Tensor(cos, [len, keyDim], "float32") };
 }
 
-/** γ_h = 1 - 2^(-5-h), DenseGAU-RetNet's per-head decay. */
+/** γ_h = 1 - 2^(-5-h): the per-head decays of both DenseGAU-RetNet and classic RetNet. */
 export function denseGauDecays(numHeads: number): number[] {
   return Array.from({ length: numHeads }, (_, h) => 1 - Math.pow(2, -5 - h));
 }
