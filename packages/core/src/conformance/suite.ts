@@ -5,7 +5,7 @@ import { hashUniform } from "../ops/random.js";
 import { getOp } from "../ops/registry.js";
 import { Rng } from "../runtime/rng.js";
 import type { Session } from "../runtime/session.js";
-import { float16BitsToFloat32, float32ToFloat16Bits, bfloat16BitsToFloat32, float32ToBFloat16Bits } from "../tensor/dtype.js";
+import { float16BitsToFloat32, float32ToFloat16Bits, bfloat16BitsToFloat32, float32ToBFloat16Bits, type DType } from "../tensor/dtype.js";
 import { formatShape, numel, sameShape, type Shape } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
 import { ConformanceError, feedsOf, graphOf, opConformanceCases, type ConformanceCase, type OpConformanceSpec } from "./op-cases.js";
@@ -304,11 +304,15 @@ function errorCases(): ConformanceCase[] {
  * each op against a naive float64 reference, each composite's reference decomposition against the
  * same reference, finite-difference checks of every gradient rule, and bad input. Packages that
  * define composites ship their own cases (built with `opConformanceCases`) to run alongside.
+ * `dtypes` (a backend's `capabilities.dtypes`) leaves out the cases that need a dtype the backend
+ * does not hold, such as the float16 casts; by default every case is included.
  *
- *     for (const c of conformanceSuite()) it(c.name, () => c.run(session));
+ *     for (const c of conformanceSuite(backend.capabilities)) it(c.name, () => c.run(session));
  */
-export function conformanceSuite(): ConformanceCase[] {
-  return [...opCases().flatMap(opConformanceCases), ...errorCases()];
+export function conformanceSuite(options: { readonly dtypes?: readonly DType[] } = {}): ConformanceCase[] {
+  const { dtypes } = options;
+  const cases = [...opCases().flatMap(opConformanceCases), ...errorCases()];
+  return dtypes ? cases.filter((c) => (c.dtypes ?? []).every((d) => dtypes.includes(d))) : cases;
 }
 
 /** Ops that `cases` exercise (by default core's suite), for coverage checks. */
