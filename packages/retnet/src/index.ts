@@ -11,6 +11,5 @@ export { denseGauDecays, parallelDecayMask, recurrentFactors, runningScale, thet
 export { RetentionRunner, causalLmLoss, stateName, type RetentionLanguageModel, type RetentionShape } from "./runner.js";
 export { loadWeights, readConfigJSON, saveCheckpoint } from "./checkpoint.js";
 export { DenseGauRetNet, RetentionCausalLM, detectArchitecture, loadCausalLM } from "./causal-lm.js";
-export { stopGradient } from "./detach.js";
 export { RetNetConfig } from "./retnet-config.js";
 export { GLU, MultiScaleRetention, RetNet, RetNetDecoder, RetNetDecoderLayer } from "./retnet-lm.js";

@@ -1,5 +1,4 @@
 import { DenseSSMError, defineOp, DTypeError, isFloat, ops, ShapeError, Tensor, type CompositeOpDef, type SymTensor, type TypeInfo } from "@densessm/core";
-import { stopGradient } from "./detach.js";
 import { oncePerGraph } from "./once-per-graph.js";
 import { parallelDecayMask, runningScale } from "./positions.js";
 
@@ -48,7 +47,7 @@ export const PARALLEL_RETENTION = defineOp({
     const mask = oncePerGraph(q!.builder, `parallelDecayMask:${gammas.join(",")}:${len}`, () => q!.builder.constant(parallelDecayMask(gammas, len)));
     const scores = q!.matmul(k!.transpose(-1, -2)).mul(mask);
     if (!rowNormalize) return scores.matmul(v!).transpose(1, 2);
-    const rowAbs = stopGradient(abs(scores)).sum(-1, true);
+    const rowAbs = abs(scores).stopGradient().sum(-1, true);
     const divisor = rowAbs.maximum(1).neg().maximum(-5e4).neg();
     return scores.div(divisor).matmul(v!).transpose(1, 2);
   },

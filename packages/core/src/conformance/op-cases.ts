@@ -64,7 +64,7 @@ export function graphOf(fn: Fn, inputs: readonly Tensor[], expandAll = false) {
 
 export const feedsOf = (inputs: readonly Tensor[]) => Object.fromEntries(inputs.map((t, i) => [`x${i}`, t]));
 
-function assertClose(what: string, actual: Tensor, expected: Ref, tol: number): void {
+export function assertClose(what: string, actual: Tensor, expected: Ref, tol: number): void {
   if (!sameShape(actual.shape, expected.shape)) throw new ConformanceError(`${what}: shape ${formatShape(actual.shape)}, expected ${formatShape(expected.shape)}`);
   const a = actual.toFloat32();
   for (let i = 0; i < a.length; i++) {

@@ -83,6 +83,8 @@ export class SymTensor {
   cast(dtype: DType): SymTensor { return api.cast(this, dtype); }
   softmax(axis = -1): SymTensor { return api.softmax(this, axis); }
   logSoftmax(axis = -1): SymTensor { return api.logSoftmax(this, axis); }
+  /** The same values with no gradient flowing back through them (PyTorch's `detach()`). */
+  stopGradient(): SymTensor { return api.stopGradient(this); }
 
   toString(): string {
     return `SymTensor(%${this.id} ${this.node.op}, ${this.dtype}, [${this.shape.join(", ")}])`;
