@@ -73,13 +73,16 @@ describe("graph IR", () => {
     expect(lower(model(), () => true).nodes.some((n) => n.op === "softmax")).toBe(true);
   });
 
-  it("plans buffer reuse: intermediates are released after their last reader, outputs never", () => {
+  it("plans buffer reuse: intermediates are released after their last reader; inputs, constants and outputs never", () => {
     const g = model();
-    const plan = planBuffers(g);
-    const released = plan.releaseAfter.flat();
-    expect(released).not.toContain(g.outputs[0]!.id);
-    expect(released).not.toContain(g.inputs[0]!.id);
-    expect(released.length).toBeGreaterThan(2);
+    expect(g.nodes.map((n) => n.op)).toEqual(["input", "permute", "matmul", "sum", "add", "softmax", "const", "mul"]);
+    // %1 (xᵀ) is last read by the matmul (step 2), %2 and %3 by the add (4), %4 by softmax (5), %5 by
+    // the mul (7). x (%0), the constant 2 (%6) and the output y (%7) are never released.
+    expect(planBuffers(g).releaseAfter).toEqual([[], [], [1], [], [2, 3], [4], [], [5]]);
+    // With the transpose as a view of x, it lives in x's storage, which is never released.
+    const aliased = planBuffers(g, (n) => n.op === "permute");
+    expect(aliased.storageOf).toEqual([0, 0, 2, 3, 4, 5, 6, 7]);
+    expect(aliased.releaseAfter).toEqual([[], [], [], [], [2, 3], [4], [], [5]]);
   });
 
   it("names the op and shapes on bad model code", () => {
