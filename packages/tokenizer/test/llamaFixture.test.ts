@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { fromPretrained, Tokenizer } from "@densessm/tokenizer";
 import { llamaDir, readLlamaFixture, wikitextPath } from "./helpers.js";
 
-// sentencepiece's plain encode of LLaMA's tokenizer.model (no BOS), recorded in shared/fixtures.
+// sentencepiece's plain encode of LLaMA's tokenizer.model (no BOS), recorded in test/fixtures/llama-sentencepiece.jsonl.
 const cases = readLlamaFixture();
 
 let fromModel: Tokenizer;
