@@ -54,13 +54,15 @@ export function parallelDecayMask(gammas: readonly number[], len: number): Tenso
   const h = gammas.length;
   const data = new Float32Array(h * len * len);
   for (let i = 0; i < h; i++) {
-    const g = gammas[i]!;
-    const logG = Math.log(Math.fround(g));
+    const logG = Math.log(Math.fround(gammas[i]!));
+    // exp(k·log γ) once per lag k: O(L) exponentials instead of O(L²), with the very same values.
+    const power = Float64Array.from({ length: len }, (_, k) => Math.exp(k * logG));
     for (let t = 0; t < len; t++) {
       let rowSum = 0;
-      for (let s = 0; s <= t; s++) rowSum += Math.exp((t - s) * logG);
+      for (let k = t; k >= 0; k--) rowSum += power[k]!; // s = 0 .. t, summed in that order
       const inv = 1 / Math.sqrt(rowSum);
-      for (let s = 0; s <= t; s++) data[(i * len + t) * len + s] = Math.exp((t - s) * logG) * inv;
+      const row = (i * len + t) * len;
+      for (let s = 0; s <= t; s++) data[row + s] = power[t - s]! * inv;
     }
   }
   return new Tensor(data, [h, len, len], "float32");
