@@ -35,6 +35,22 @@ function abs(x: SymTensor): SymTensor {
   return x.maximum(x.neg());
 }
 
+let lastMask: { key: string; mask: WeakRef<Tensor> } | undefined;
+
+/**
+ * parallelDecayMask, remembering the last one built: the layers of a model ask for the same mask in
+ * turn, and an O(H·L²) table is worth building once (the graph then holds it once, as it holds any
+ * repeated constant). Held weakly, so it lives no longer than the graphs that use it.
+ */
+function decayMask(gammas: readonly number[], len: number): Tensor {
+  const key = `${gammas.join(",")}:${len}`;
+  const cached = lastMask?.key === key ? lastMask.mask.deref() : undefined;
+  if (cached) return cached;
+  const mask = parallelDecayMask(gammas, len);
+  lastMask = { key, mask: new WeakRef(mask) };
+  return mask;
+}
+
 /** Parallel form with the official decay mask D[h, t, s] = γ_h^(t-s) / sqrt(c_t) (see parallelDecayMask). */
 export const PARALLEL_RETENTION = defineOp({
   name: "retnet.parallelRetention",
@@ -43,7 +59,7 @@ export const PARALLEL_RETENTION = defineOp({
   infer: (inputs: readonly TypeInfo[], attrs: ParallelRetentionAttrs) => inferRetention("retnet.parallelRetention", inputs, attrs.gammas),
   decompose: ([q, k, v], { gammas, rowNormalize }: ParallelRetentionAttrs) => {
     const len = q!.dim(2);
-    const mask = q!.builder.constant(parallelDecayMask(gammas, len)); // one node, shared by every layer
+    const mask = q!.builder.constant(decayMask(gammas, len)); // one node, shared by every layer
     const scores = q!.matmul(k!.transpose(-1, -2)).mul(mask);
     if (!rowNormalize) return scores.matmul(v!).transpose(1, 2);
     const rowAbs = abs(scores).stopGradient().sum(-1, true);

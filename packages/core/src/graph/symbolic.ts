@@ -141,6 +141,8 @@ export class GraphBuilder {
   private readonly paramIds = new Map<string, number>();
   /** Constant nodes by dtype, shape and a hash of their bytes (a bucket, confirmed byte for byte). */
   private readonly constantIds = new Map<string, number[]>();
+  /** Constant nodes by the tensor object already looked up, so passing one tensor again costs no hashing. */
+  private readonly constantOf = new Map<Tensor, number>();
   readonly expand: ExpandPolicy;
 
   constructor(options: GraphBuilderOptions = {}) {
@@ -200,17 +202,19 @@ export class GraphBuilder {
    * every layer (a decay mask, a position table) and the graph still carries one copy.
    */
   constant(value: Tensor): SymTensor {
-    const bits = bitsOf(value);
-    const key = `${value.dtype}[${value.shape.join(",")}]#${hashBits(bits)}`;
-    const bucket = this.constantIds.get(key);
-    for (const id of bucket ?? []) {
-      const other = this.nodes[id]!.attrs.value as Tensor;
-      if (other === value || sameBits(bitsOf(other), bits)) return this.sym(id);
+    let id = this.constantOf.get(value);
+    if (id === undefined) {
+      const bits = bitsOf(value);
+      const key = `${value.dtype}[${value.shape.join(",")}]#${hashBits(bits)}`;
+      const bucket = this.constantIds.get(key) ?? [];
+      id = bucket.find((c) => sameBits(bitsOf(this.nodes[c]!.attrs.value as Tensor), bits));
+      if (id === undefined) {
+        id = this.push(CONST, [], { value }).id;
+        this.constantIds.set(key, [...bucket, id]);
+      }
+      this.constantOf.set(value, id);
     }
-    const s = this.push(CONST, [], { value });
-    if (bucket) bucket.push(s.id);
-    else this.constantIds.set(key, [s.id]);
-    return s;
+    return this.sym(id);
   }
 
   scalar(value: number, dtype: DType = "float32"): SymTensor {
