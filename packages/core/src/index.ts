@@ -8,7 +8,7 @@ export * from "./tensor/shape.js";
 export { Tensor, type NestedArray } from "./tensor/tensor.js";
 
 export type { AttrValue, Attrs, Binding, Graph, Node } from "./graph/graph.js";
-export { consumers, liveNodes } from "./graph/graph.js";
+export { liveNodes } from "./graph/graph.js";
 export {
   GraphBuilder,
   SymTensor,
@@ -27,7 +27,7 @@ export { planBuffers, type BufferPlan } from "./graph/liveness.js";
 export { foldTransposes } from "./graph/rewrites.js";
 
 export * as ops from "./ops/api.js";
-export { defineOp, getOp, hasOp, listOps } from "./ops/registry.js";
+export { defineOp, getOp, listOps } from "./ops/registry.js";
 export type { CompositeOpDef, GradContext, GradRule, OpDef, PrimitiveOpDef, SourceOpDef, TypeInfo } from "./ops/registry.js";
 export { PRIMITIVE_NAMES, PRIMITIVE_OPS } from "./ops/primitives.js";
 export { hashUniform } from "./ops/random.js";

@@ -48,7 +48,7 @@ export class SelectiveTransition extends Module {
 
   /** SiLU(select(x)): the gate computed from the current layer's input. */
   gate(current: SymTensor): SymTensor {
-    return ops.silu(this.select.forward(current));
+    return selectiveGate(this.select, current);
   }
 
   /** proj(h): a shallow state in the target space. */
@@ -86,7 +86,10 @@ export function transitionProjection(spec: ProjectionSpec, sourceDim: number, ta
   }
 }
 
-/** gate ⊙ h for a gate MLP owned elsewhere (for checkpoints that name the MLP directly, e.g. `k_select`). */
+/**
+ * The gate SiLU(select(x)) alone (not applied to any state), for a gate MLP owned elsewhere: for
+ * checkpoints that name the MLP directly, e.g. `k_select`. Multiply shallow states by it yourself.
+ */
 export function selectiveGate(select: HiddenProjection, current: SymTensor): SymTensor {
   return ops.silu(select.forward(current));
 }

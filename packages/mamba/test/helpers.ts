@@ -4,7 +4,7 @@ import { CausalLM, Session, type Rng, type Tensor } from "@densessm/core";
 import { CpuBackend } from "@densessm/backend-cpu";
 import { MambaConfig, type DenseOptions, type MambaConfigOptions } from "../src/index.js";
 
-export const FIXTURE = fileURLToPath(new URL("../../../../shared/fixtures/mamba-tiny", import.meta.url));
+export const FIXTURE = fileURLToPath(new URL("../../../models/mamba-tiny", import.meta.url));
 
 export interface Case {
   input_ids: number[][];
@@ -14,7 +14,7 @@ export interface Case {
 
 export function loadCase(): Case {
   const file = `${FIXTURE}/case.json`;
-  if (!existsSync(file)) throw new Error(`fixture missing: ${file} (the shared Mamba fixture must be present; tests never skip it)`);
+  if (!existsSync(file)) throw new Error(`fixture missing: ${file} (the official Mamba fixture in models/ must be present; tests never skip it)`);
   return JSON.parse(readFileSync(file, "utf8")) as Case;
 }
 

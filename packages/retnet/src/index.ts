@@ -15,7 +15,6 @@ export { denseGauDecays, parallelDecayMask, recurrentFactors, runningScale, thet
 export { RetentionModel, retentionState, type RetentionLanguageModel, type RetentionModelOptions, type RetentionShape } from "./retention-model.js";
 export { denseGauRetNetFamily, retNetFamily } from "./families.js";
 export { DENSE_GAU_RETNET_PRESETS, RETNET_PRESETS } from "./presets.js";
-export { stopGradient } from "./detach.js";
 export { RetNetConfig } from "./retnet-config.js";
 export { GLU, MultiScaleRetention, RetNetDecoder, RetNetDecoderLayer } from "./retnet-lm.js";
 

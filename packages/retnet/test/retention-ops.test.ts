@@ -1,5 +1,5 @@
 import { CpuBackend } from "@densessm/backend-cpu";
-import { CausalLM, lower, Session, trace, type Graph } from "@densessm/core";
+import { CausalLM, gradients, lower, Session, trace, type Graph } from "@densessm/core";
 import { describe, expect, it } from "vitest";
 import { chunkwiseRetention, parallelRetention, retentionConformance } from "../src/index.js";
 import { tinyConfig } from "./helpers.js";
@@ -41,6 +41,12 @@ describe("retention ops in a model's graphs", () => {
     const lowered = lower(g, (op) => cpu.capabilities.ops.has(op));
     expect(count(lowered, "retnet.parallelRetention")).toBe(0);
     expect(constantsShaped(lowered, [2, 6, 6])).toBe(1);
+  });
+
+  it("training: the lowered gradient graph of the parallel loss still reads one decay mask", () => {
+    const g = lower(gradients(lm.lossGraph(1, 6), { loss: "loss" }), (op) => cpu.capabilities.ops.has(op));
+    expect(count(g, "retnet.parallelRetention")).toBe(0);
+    expect(constantsShaped(g, [2, 6, 6])).toBe(1);
   });
 
   it("chunkwise: one node per layer, and decomposed, every layer reads one set of decay constants", () => {
