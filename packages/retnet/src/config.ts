@@ -1,4 +1,5 @@
 import { FormatError, type ModelConfig } from "@densessm/core";
+import { parseDenseKVOptions, type DenseKVOptions } from "./dense-options.js";
 
 /**
  * The DenseGAU-RetNet configuration, read from the official `config.json` in either variant:
@@ -57,6 +58,8 @@ export class DenseGauRetNetConfig implements ModelConfig {
   readonly vFactor: number;
   /** How many previous layers' k/v feed each layer (the dense depth m). */
   readonly denseBlockLayers: number;
+  /** The dense connection's design (the `dense_*` ablation keys; official by default). */
+  readonly dense: DenseKVOptions;
   readonly rmsNormEps: number;
   readonly tieWordEmbeddings: boolean;
   /** The longest context the official code builds its position tables for. */
@@ -77,6 +80,7 @@ export class DenseGauRetNetConfig implements ModelConfig {
     this.vocabSize = num(j, "vocab_size");
     this.vFactor = num(j, "v_factor", 2);
     this.denseBlockLayers = nonNegInt(j, "dense_block_layers", 1);
+    this.dense = parseDenseKVOptions(j);
     this.rmsNormEps = num(j, "rms_norm_eps", 1e-6, false);
     this.tieWordEmbeddings = bool(j, "tie_word_embeddings", false);
     this.maxPositionEmbeddings = num(j, "max_position_embeddings", 2048);

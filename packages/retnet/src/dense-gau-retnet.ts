@@ -1,8 +1,8 @@
 import { Embedding, Linear, Module, ops, RMSNorm, type Rng, type SymTensor } from "@densessm/core";
-import { HiddenFusion, HiddenProjection } from "@densessm/fusion";
+import type { HiddenFusion, HiddenProjection } from "@densessm/fusion";
 import type { DenseGauRetNetConfig } from "./config.js";
 import type { RetentionContext } from "./context.js";
-import { fuseDenseKV, multiHeadRetention, runDenseLayers, type DenseKV } from "./multi-head.js";
+import { denseKVModules, fuseDenseKV, multiHeadRetention, runDenseLayers, type DenseKV, type DenseKVModules } from "./multi-head.js";
 
 /**
  * DenseGAU-RetNet's token mixer (the official MultiScaleGauRetention), per layer:
@@ -14,22 +14,28 @@ import { fuseDenseKV, multiHeadRetention, runDenseLayers, type DenseKV } from ".
  *     o = GroupRMSNorm(Retention(θ(q), θ(k), v)) ⊙ g;  y = o W_to_out
  *
  * The selective transition is the fusion package's φ with identity projection and the gate MLPs
- * named `k_select`/`v_select` as in the checkpoints; fusion is "add".
+ * named `k_select`/`v_select` as in the checkpoints; fusion is "add". The `dense_*` config keys
+ * change that design for ablations (see DenseKVOptions); every layer carries the official modules,
+ * layer 0 included (the checkpoints have them there too).
  */
-export class MultiScaleGauRetention extends Module {
+export class MultiScaleGauRetention extends Module implements DenseKVModules {
   q_proj: Linear;
   k_proj: Linear;
   group_norm: RMSNorm;
   to_hidden: Linear[];
   to_out: Linear[];
-  k_select: HiddenProjection;
-  v_select: HiddenProjection;
-  k_norm: RMSNorm;
-  v_norm: RMSNorm;
-  private readonly fusion: HiddenFusion;
+  k_select: HiddenProjection | undefined;
+  v_select: HiddenProjection | undefined;
+  k_norm: RMSNorm | undefined;
+  v_norm: RMSNorm | undefined;
+  k_dense_proj: Linear | HiddenProjection | undefined;
+  v_dense_proj: Linear | HiddenProjection | undefined;
+  k_fusion: HiddenFusion | undefined;
+  v_fusion: HiddenFusion | undefined;
 
   constructor(
     readonly config: DenseGauRetNetConfig,
+    readonly layerIndex: number,
     rng?: Rng,
   ) {
     super();
@@ -39,16 +45,21 @@ export class MultiScaleGauRetention extends Module {
     this.group_norm = new RMSNorm(config.headDim, eps);
     this.to_hidden = [new Linear(d, 2 * e, { bias: false, rng })];
     this.to_out = [new Linear(e, d, { bias: false, rng })];
-    this.k_select = new HiddenProjection(d, config.kSelectHidden, qk, { rng });
-    this.v_select = new HiddenProjection(d, config.vSelectHidden, e, { rng });
-    this.k_norm = new RMSNorm(qk, eps);
-    this.v_norm = new RMSNorm(e, eps);
-    this.fusion = new HiddenFusion({ mode: "add", dim: qk });
+    const shape = { input: d, key: qk, value: e, kSelectHidden: config.kSelectHidden, vSelectHidden: config.vSelectHidden, eps, depth: config.denseBlockLayers };
+    const dense = denseKVModules(config.dense, shape, { everyLayer: true, reads: layerIndex > 0 && config.denseBlockLayers > 0 }, rng);
+    this.k_select = dense.k_select;
+    this.v_select = dense.v_select;
+    this.k_norm = dense.k_norm;
+    this.v_norm = dense.v_norm;
+    this.k_dense_proj = dense.k_dense_proj;
+    this.v_dense_proj = dense.v_dense_proj;
+    this.k_fusion = dense.k_fusion;
+    this.v_fusion = dense.v_fusion;
   }
 
   /**
    * x: [B, L, D] (the normed layer input). `earlier`: the last m layers' pre-fusion k/v (empty for
-   * the first layer, which then skips k_norm/v_norm like the official code). `state`: recurrent
+   * the first layer, which skips k_norm/v_norm like the official code). `state`: recurrent
    * state [B, H, dk, dv] entering this call.
    */
   forward(x: SymTensor, ctx: RetentionContext, earlier: readonly DenseKV[], state?: SymTensor): { out: SymTensor; kv: DenseKV; state?: SymTensor } {
@@ -61,7 +72,7 @@ export class MultiScaleGauRetention extends Module {
     const vCurrent = hidden.slice(-1, 0, e);
     const gate = hidden.slice(-1, e, 2 * e);
 
-    const { k, v } = fuseDenseKV(x, { k: kCurrent, v: vCurrent }, earlier, this, this.fusion);
+    const { k, v } = fuseDenseKV(x, { k: kCurrent, v: vCurrent }, earlier, this, this.layerIndex === 0);
     const { out: o, state: next } = multiHeadRetention(q, k, v, cfg, ctx, state);
     const normed = this.group_norm.forward(o).reshape([b, len, e]);
     ctx.taps?.push(normed);
@@ -75,9 +86,9 @@ export class DenseGauRetNetLayer extends Module {
   self_attn: MultiScaleGauRetention;
   input_layernorm: RMSNorm;
 
-  constructor(config: DenseGauRetNetConfig, rng?: Rng) {
+  constructor(config: DenseGauRetNetConfig, layerIndex: number, rng?: Rng) {
     super();
-    this.self_attn = new MultiScaleGauRetention(config, rng);
+    this.self_attn = new MultiScaleGauRetention(config, layerIndex, rng);
     this.input_layernorm = new RMSNorm(config.hiddenSize, config.rmsNormEps);
   }
 
@@ -99,7 +110,7 @@ export class DenseGauRetNetModel extends Module {
   ) {
     super();
     this.embed_tokens = new Embedding(config.vocabSize, config.hiddenSize, { rng, std: 0.02 });
-    this.layers = Array.from({ length: config.numLayers }, () => new DenseGauRetNetLayer(config, rng));
+    this.layers = Array.from({ length: config.numLayers }, (_, i) => new DenseGauRetNetLayer(config, i, rng));
     this.norm = new RMSNorm(config.hiddenSize, config.rmsNormEps);
   }
 

@@ -1,4 +1,5 @@
 import { FormatError, type ModelConfig } from "@densessm/core";
+import { parseDenseKVOptions, type DenseKVOptions } from "./dense-options.js";
 
 function int(j: Record<string, unknown>, key: string, fallback?: number, min = 1): number {
   const v = j[key] ?? fallback;
@@ -10,7 +11,8 @@ function int(j: Record<string, unknown>, key: string, fallback?: number, min = 1
  * Classic RetNet (torchscale's RetNetConfig keys) and its dense variant (`dense_block_layers` > 0):
  * decoder_embed_dim, decoder_value_embed_dim, decoder_retention_heads, decoder_ffn_embed_dim,
  * decoder_layers, vocab_size, activation_fn ("swish" | "gelu", for the GLU FFN), layernorm_eps,
- * no_scale_embedding, share_decoder_input_output_embed.
+ * no_scale_embedding, share_decoder_input_output_embed; plus `dense_select_ratio` and the
+ * `dense_*` ablation keys of the dense connection (DenseKVOptions).
  */
 export class RetNetConfig implements ModelConfig {
   readonly family = "retnet";
@@ -28,6 +30,8 @@ export class RetNetConfig implements ModelConfig {
   readonly denseBlockLayers: number;
   /** Bottleneck reduction ratio of the dense variant's k/v select MLPs (official: 32). */
   readonly selectRatio: number;
+  /** The dense connection's design (the `dense_*` ablation keys; DenseRetNet's by default). */
+  readonly dense: DenseKVOptions;
   readonly raw: Readonly<Record<string, unknown>>;
 
   constructor(json: Record<string, unknown>) {
@@ -40,6 +44,7 @@ export class RetNetConfig implements ModelConfig {
     this.vocabSize = int(json, "vocab_size");
     this.denseBlockLayers = int(json, "dense_block_layers", 0, 0);
     this.selectRatio = int(json, "dense_select_ratio", 32);
+    this.dense = parseDenseKVOptions(json);
     const act = json.activation_fn ?? "swish";
     if (act !== "swish" && act !== "gelu") throw new FormatError(`config: "activation_fn" must be "swish" or "gelu", got ${JSON.stringify(act)}`);
     this.activation = act;

@@ -1,7 +1,7 @@
 import { Embedding, Linear, Module, ops, RMSNorm, type Rng, type SymTensor } from "@densessm/core";
-import { HiddenFusion, HiddenProjection } from "@densessm/fusion";
+import type { HiddenFusion, HiddenProjection } from "@densessm/fusion";
 import type { RetentionContext } from "./context.js";
-import { fuseDenseKV, multiHeadRetention, runDenseLayers, type DenseKV } from "./multi-head.js";
+import { denseKVModules, fuseDenseKV, multiHeadRetention, runDenseLayers, type DenseKV, type DenseKVModules } from "./multi-head.js";
 import type { RetNetConfig } from "./retnet-config.js";
 
 /**
@@ -10,9 +10,10 @@ import type { RetNetConfig } from "./retnet-config.js";
  *     o = GroupRMSNorm(Retention(θ(q), θ(k), v))   (no affine weight, eps = layernorm_eps)
  *     y = (swish(g) ⊙ o) W_out
  * The dense variant (m > 0) fuses the last m layers' pre-fusion k and v exactly like DenseGAU-RetNet:
- * k ← k_norm(k + Σ SiLU(k_select(x)) ⊙ k_i), v ← v_norm(v + Σ SiLU(v_select(x)) ⊙ v_i).
+ * k ← k_norm(k + Σ SiLU(k_select(x)) ⊙ k_i), v ← v_norm(v + Σ SiLU(v_select(x)) ⊙ v_i), and the
+ * same `dense_*` ablation keys change that design. Classic RetNet (m = 0) has none of these modules.
  */
-export class MultiScaleRetention extends Module {
+export class MultiScaleRetention extends Module implements DenseKVModules {
   q_proj: Linear;
   k_proj: Linear;
   v_proj: Linear;
@@ -22,10 +23,14 @@ export class MultiScaleRetention extends Module {
   v_select: HiddenProjection | undefined;
   k_norm: RMSNorm | undefined;
   v_norm: RMSNorm | undefined;
-  private readonly fusion = new HiddenFusion({ mode: "add", dim: 1 });
+  k_dense_proj: Linear | HiddenProjection | undefined;
+  v_dense_proj: Linear | HiddenProjection | undefined;
+  k_fusion: HiddenFusion | undefined;
+  v_fusion: HiddenFusion | undefined;
 
   constructor(
     readonly config: RetNetConfig,
+    readonly layerIndex: number,
     rng?: Rng,
   ) {
     super();
@@ -35,12 +40,18 @@ export class MultiScaleRetention extends Module {
     this.v_proj = new Linear(d, e, { bias: false, rng });
     this.g_proj = new Linear(d, e, { bias: false, rng });
     this.out_proj = new Linear(e, d, { bias: false, rng });
-    const dense = config.denseBlockLayers > 0;
+    const m = config.denseBlockLayers;
     const mid = Math.floor(d / config.selectRatio);
-    this.k_select = dense ? new HiddenProjection(d, mid, d, { rng }) : undefined;
-    this.v_select = dense ? new HiddenProjection(d, mid, e, { rng }) : undefined;
-    this.k_norm = dense ? new RMSNorm(d, config.layernormEps) : undefined;
-    this.v_norm = dense ? new RMSNorm(e, config.layernormEps) : undefined;
+    const shape = { input: d, key: d, value: e, kSelectHidden: mid, vSelectHidden: mid, eps: config.layernormEps, depth: m };
+    const dense = denseKVModules(config.dense, shape, { everyLayer: m > 0, reads: layerIndex > 0 && m > 0 }, rng);
+    this.k_select = dense.k_select;
+    this.v_select = dense.v_select;
+    this.k_norm = dense.k_norm;
+    this.v_norm = dense.v_norm;
+    this.k_dense_proj = dense.k_dense_proj;
+    this.v_dense_proj = dense.v_dense_proj;
+    this.k_fusion = dense.k_fusion;
+    this.v_fusion = dense.v_fusion;
   }
 
   forward(x: SymTensor, ctx: RetentionContext, earlier: readonly DenseKV[], state?: SymTensor): { out: SymTensor; kv: DenseKV; state?: SymTensor } {
@@ -50,8 +61,7 @@ export class MultiScaleRetention extends Module {
     const kCurrent = this.k_proj.forward(x).mul(Math.pow(cfg.keyDim, -0.5));
     const vCurrent = this.v_proj.forward(x);
     const g = this.g_proj.forward(x);
-    const dense = this.k_select && this.v_select && this.k_norm && this.v_norm ? { k_select: this.k_select, v_select: this.v_select, k_norm: this.k_norm, v_norm: this.v_norm } : undefined;
-    const { k, v } = fuseDenseKV(x, { k: kCurrent, v: vCurrent }, earlier, dense, this.fusion);
+    const { k, v } = fuseDenseKV(x, { k: kCurrent, v: vCurrent }, earlier, this, this.layerIndex === 0);
     const { out: o, state: next } = multiHeadRetention(q, k, v, cfg, ctx, state);
     const normed = ops.rmsnorm(o, undefined, cfg.layernormEps).reshape([b, len, cfg.valueDim]);
     ctx.taps?.push(normed);
@@ -92,9 +102,9 @@ export class RetNetDecoderLayer extends Module {
   ffn: GLU;
   final_layer_norm: RMSNorm;
 
-  constructor(config: RetNetConfig, rng?: Rng) {
+  constructor(config: RetNetConfig, layerIndex: number, rng?: Rng) {
     super();
-    this.retention = new MultiScaleRetention(config, rng);
+    this.retention = new MultiScaleRetention(config, layerIndex, rng);
     this.retention_layer_norm = new RMSNorm(config.embedDim, config.layernormEps);
     this.ffn = new GLU(config.embedDim, config.ffnDim, config.activation, rng);
     this.final_layer_norm = new RMSNorm(config.embedDim, config.layernormEps);
@@ -120,7 +130,7 @@ export class RetNetDecoder extends Module {
   ) {
     super();
     this.embed_tokens = new Embedding(config.vocabSize, config.embedDim, { rng, std: Math.pow(config.embedDim, -0.5) });
-    this.layers = Array.from({ length: config.numLayers }, () => new RetNetDecoderLayer(config, rng));
+    this.layers = Array.from({ length: config.numLayers }, (_, i) => new RetNetDecoderLayer(config, i, rng));
     this.layer_norm = new RMSNorm(config.embedDim, config.layernormEps);
     this.output_projection = new Linear(config.embedDim, config.vocabSize, { bias: false, rng });
     if (config.tieEmbeddings) this.output_projection.weight = this.embed_tokens.weight;
