@@ -40,6 +40,13 @@ export class MambaModel implements FamilyModel<MambaConfig> {
     return this.module.forward(ids).logits;
   }
 
+  /** The embedding output and every layer's output (hidden + residual), as transformers' output_hidden_states. */
+  hiddenStates(ids: SymTensor): SymTensor[] {
+    const stream: SymTensor[] = [];
+    this.module.forward(ids, undefined, stream);
+    return stream;
+  }
+
   chunk(ids: SymTensor, state: Readonly<Record<string, SymTensor>>): ChunkOutput {
     const layers: LayerState[] = Array.from({ length: this.config.nLayer }, (_, l) => ({ conv: state[convState(l)]!, ssm: state[ssmState(l)]! }));
     const out = this.module.forwardChunk(ids, layers);

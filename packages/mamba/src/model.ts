@@ -73,7 +73,8 @@ export class MambaLMHeadModel extends Module {
   }
 
   /**
-   * T tokens ids [B, T] continuing from `states` (a fresh sequence when absent). Each layer:
+   * T tokens ids [B, T] continuing from `states` (a fresh sequence when absent). `stream`, when
+   * given, receives the residual stream: the embedding, then hidden + residual after each layer. Each layer:
    *   residual = hidden + residual;  hidden = mixer(norm(residual))
    * then logits = lm_head(norm_f(hidden + residual)). With fused_add_norm / residual_in_fp32 the
    * official code computes the same values (we compute in float32 throughout).
@@ -81,12 +82,13 @@ export class MambaLMHeadModel extends Module {
    * DenseMamba: the layers of one chunk see each other's per-token tensors (h, or x for the
    * "input" variant) for the chunk's T tokens only, so nothing dense crosses chunk boundaries.
    */
-  forwardChunk(ids: SymTensor, states?: readonly LayerState[]): ChunkOutput {
+  forwardChunk(ids: SymTensor, states?: readonly LayerState[], stream?: SymTensor[]): ChunkOutput {
     const dense = this.config.dense;
     const ring = new DenseHiddenRing<SymTensor>(dense?.m ?? 0);
     let hidden = this.backbone.embedding.forward(ids);
     let residual: SymTensor | undefined;
     const next: LayerState[] = [];
+    stream?.push(hidden);
     this.backbone.layers.forEach((layer, l) => {
       residual = residual ? hidden.add(residual) : hidden;
       const u = layer.norm.forward(residual);
@@ -98,6 +100,7 @@ export class MambaLMHeadModel extends Module {
       hidden = r.out;
       next.push(r.state);
       ring.push(dense?.fuse === "input" ? r.x : r.h);
+      stream?.push(hidden.add(residual));
     });
     const final = this.backbone.norm_f.forward(residual ? hidden.add(residual) : hidden);
     return { logits: this.lm_head.forward(final), states: next };
@@ -106,17 +109,22 @@ export class MambaLMHeadModel extends Module {
   /**
    * Full-sequence logits for ids [B, L]: the sequence is streamed through `forwardChunk` in chunks
    * of `chunkSize` tokens (default: config.scanChunkSize), each continuing from the previous
-   * chunk's state, so no more than B·E·chunk·N of scan state is alive at once.
+   * chunk's state, so no more than B·E·chunk·N of scan state is alive at once. `stream`, when
+   * given, receives the residual stream (see forwardChunk) over the whole sequence.
    */
-  forward(ids: SymTensor, chunkSize = this.config.scanChunkSize): ChunkOutput {
+  forward(ids: SymTensor, chunkSize = this.config.scanChunkSize, stream?: SymTensor[]): ChunkOutput {
     const L = ids.dim(1);
     const logits: SymTensor[] = [];
+    const chunkStreams: SymTensor[][] = [];
     let states: LayerState[] | undefined;
     for (let start = 0; start < L; start += chunkSize) {
-      const out = this.forwardChunk(ids.slice(1, start, Math.min(L, start + chunkSize)), states);
+      const chunkStream: SymTensor[] | undefined = stream ? [] : undefined;
+      const out = this.forwardChunk(ids.slice(1, start, Math.min(L, start + chunkSize)), states, chunkStream);
       logits.push(out.logits);
+      if (chunkStream) chunkStreams.push(chunkStream);
       states = out.states;
     }
+    stream?.push(...chunkStreams[0]!.map((_, i) => ops.concat(chunkStreams.map((s) => s[i]!), 1)));
     return { logits: ops.concat(logits, 1), states: states! };
   }
 }

@@ -28,4 +28,6 @@ export interface RetentionContext {
   inject?: SymTensor;
   /** When given, each layer appends its group-norm output [B, L, H·dv] here (for tests and analysis). */
   taps?: SymTensor[];
+  /** When given, the layer stack appends its input (the embedding) and each layer's output [B, L, D] here. */
+  residual?: SymTensor[];
 }

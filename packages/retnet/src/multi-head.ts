@@ -114,14 +114,17 @@ export interface DenseRetentionLayer {
 /**
  * Runs the blocks in order, each reading the pre-fusion k, v of the `denseDepth` blocks before it
  * (the dense connection), with `states[i]` as block i's recurrent state in recurrent form. Returns
- * the last block's output and, in recurrent form, every block's next state.
+ * the last block's output and, in recurrent form, every block's next state; `ctx.residual`, when
+ * given, receives the stack's input and every block's output.
  */
 export function runDenseLayers(layers: readonly DenseRetentionLayer[], x: SymTensor, ctx: RetentionContext, denseDepth: number, states?: readonly SymTensor[]): { out: SymTensor; states: SymTensor[] } {
   const ring = new DenseHiddenRing<DenseKV>(denseDepth);
   const next: SymTensor[] = [];
+  ctx.residual?.push(x);
   layers.forEach((layer, i) => {
     const r = layer.forward(x, ctx, ring.items(), states?.[i]);
     x = r.out;
+    ctx.residual?.push(x);
     ring.push(r.kv);
     if (r.state) next.push(r.state);
   });

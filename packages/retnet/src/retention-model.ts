@@ -69,6 +69,13 @@ export class RetentionModel<C extends ModelConfig = ModelConfig> implements Fami
     return this.module.forward(ids, this.wholeContext(ids.builder, ids.dim(1), form, options.chunkSize)).logits;
   }
 
+  /** The embedding output and every layer's output (the parallel form; the states are the same in every form). */
+  hiddenStates(ids: SymTensor): SymTensor[] {
+    const residual: SymTensor[] = [];
+    this.module.forward(ids, { ...this.wholeContext(ids.builder, ids.dim(1), "parallel", this.defaultChunkSize), residual });
+    return residual;
+  }
+
   chunk(ids: SymTensor, state: Readonly<Record<string, SymTensor>>, positions: Readonly<Record<string, SymTensor>>): ChunkOutput {
     const states = this.states.map((s) => state[s.name]!);
     const r = this.module.forward(ids, this.recurrentContext(positions), states);

@@ -154,7 +154,31 @@ export class CausalLM {
     return this.cached(`train:${form}:${batch}x${length}:${form === "chunkwise" ? this.chunk : ""}`, () => gradients(this.lossGraph(batch, length, form), { loss: "loss" }));
   }
 
+  /**
+   * input_ids [B, L] → `hidden_0` (the embedding output) … `hidden_<layers>` (each layer's output),
+   * each [B, L, D], for families that implement `FamilyModel.hiddenStates`.
+   */
+  hiddenStatesGraph(batch: number, length: number): Graph {
+    const hiddenStates = this.model.hiddenStates?.bind(this.model);
+    if (!hiddenStates) throw new DenseSSMError(`${this.family} does not expose its hidden states (its FamilyModel has no hiddenStates)`);
+    return this.cached(`hidden:${batch}x${length}`, () =>
+      trace(({ input_ids }) => Object.fromEntries(hiddenStates(input_ids!).map((h, i) => [`hidden_${i}`, h])), {
+        inputs: { input_ids: { shape: [batch, length], dtype: "int32" } },
+        parameters: this.module.namedParameters(),
+      }),
+    );
+  }
+
   // ---- running ----
+
+  /** The residual stream of equal-length rows of ids: the embedding output, then each layer's output ([B, L, D] each). */
+  async hiddenStates(session: Session, ids: readonly (readonly number[])[]): Promise<Tensor[]> {
+    const [batch, length] = checkTokenIds(ids, this.vocabSize);
+    const graph = this.hiddenStatesGraph(batch, length);
+    this.bind(session);
+    const out = await session.run(graph, { input_ids: Tensor.int32(ids.flat(), [batch, length]) });
+    return graph.outputs.map((o) => out[o.name]!);
+  }
 
   /** Zero states for a batch (the start of every sequence), by state name. */
   initialState(batch: number): Record<string, Tensor> {

@@ -77,6 +77,12 @@ export interface FamilyModel<C extends ModelConfig = ModelConfig> {
   sequence(ids: SymTensor, form: SequenceForm, options: { readonly chunkSize: number }): SymTensor;
   /** Tokens ids [B, T] continuing from `state` (T = 1 is one decoding step). */
   chunk(ids: SymTensor, state: Readonly<Record<string, SymTensor>>, positions: Readonly<Record<string, SymTensor>>): ChunkOutput;
+  /**
+   * Optional, for analysis: the residual stream of ids [B, L] from the start of the sequence, each
+   * [B, L, D]: the embedding output, then every layer's output (before the final norm), as
+   * transformers' `output_hidden_states` gives it. What `CausalLM.hiddenStates` runs.
+   */
+  hiddenStates?(ids: SymTensor): SymTensor[];
   /** Loads weights by their official names, in any layout the family reads. */
   loadStateDict(tensors: ReadonlyMap<string, Tensor>, options?: LoadStateDictOptions): void;
   /** The weights by their official names, as the official code saves them. */
