@@ -1,5 +1,5 @@
 import { CpuBackend } from "@densessm/backend-cpu";
-import { CausalLM, Rng, Session, Tensor, trace, type Linear, type RMSNorm } from "@densessm/core";
+import { CausalLM, Rng, Session, trace, type Linear, type RMSNorm, type Tensor } from "@densessm/core";
 import { describe, expect, it } from "vitest";
 import "../src/index.js"; // registers the families
 import { RetNetConfig, type DenseGauRetNetForCausalLM, type RetNetDecoder } from "../src/index.js";
