@@ -7,6 +7,7 @@ import { registerCompare } from "./commands/compare.js";
 import { registerEval } from "./commands/eval.js";
 import { registerExport } from "./commands/export.js";
 import { registerGenerate } from "./commands/generate.js";
+import { registerStudy } from "./commands/study.js";
 import { registerTokenize } from "./commands/tokenize.js";
 import { registerTrain } from "./commands/train.js";
 import { CliError } from "./errors.js";
@@ -40,6 +41,7 @@ export function createProgram(): Command {
   registerGenerate(program);
   registerEval(program);
   registerCompare(program);
+  registerStudy(program);
   registerBench(program);
   registerExport(program);
   registerTokenize(program);

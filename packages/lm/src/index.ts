@@ -11,6 +11,11 @@ export { train, validationLoss, type TrainEvent, type TrainOptions, type TrainRe
 export { LATEST, TRAINING_STATE, readTrainingState, resolveModelDir, writeCheckpoint, type EvaluationEntry, type HistoryEntry, type TrainingState } from "./checkpoint.js";
 export { BatchSampler, evaluationBatches, readCorpus, splitTokens } from "./data.js";
 export { configFor, createModel, type ModelSpec } from "./model-spec.js";
-export { lineChartSvg, lossCurveSvg, type Series } from "./plot.js";
+export { lineChartSvg, lossCurveSvg, panelsSvg, type Series } from "./plot.js";
 export { compare, type CompareOptions, type CompareResult, type CompareRow } from "./compare.js";
 export { benchmark, type BenchmarkOptions, type BenchmarkReport } from "./benchmark.js";
+export { study, type RunResult, type StudyEvent, type StudyOptions, type StudyStatus } from "./study/study.js";
+export { checkGrid, readGrid, type StudyConfiguration, type StudyGrid, type StudyTraining } from "./study/grid.js";
+export { writeStudyReport, type StudyReport, type StudyReportInput, type StudyRow } from "./study/report.js";
+export { mqarBatch, resolveMqarOptions, trainMqar, type MqarAccuracy, type MqarBatch, type MqarCell, type MqarOptions, type MqarResult, type MqarTrainEvent, type ResolvedMqarOptions } from "./study/mqar.js";
+export { mean, pairedDifference, std, studentTQuantile, type PairedDifference } from "./study/stats.js";

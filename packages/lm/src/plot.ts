@@ -70,3 +70,19 @@ export function lossCurveSvg(history: readonly HistoryEntry[], evaluations: read
     { title: "Loss", x: "step", y: "cross-entropy (nats/token)" },
   );
 }
+
+/** Charts from `lineChartSvg` side by side in one SVG (e.g. one panel per sequence length). */
+export function panelsSvg(charts: readonly string[]): string {
+  const size = (svg: string): { width: number; height: number } => {
+    const m = /<svg[^>]*\bwidth="(\d+(?:\.\d+)?)"[^>]*\bheight="(\d+(?:\.\d+)?)"/.exec(svg);
+    return { width: Number(m?.[1] ?? 0), height: Number(m?.[2] ?? 0) };
+  };
+  let x = 0;
+  const placed = charts.map((svg) => {
+    const nested = svg.replace("<svg ", `<svg x="${x}" y="0" `);
+    x += size(svg).width;
+    return nested;
+  });
+  const height = Math.max(0, ...charts.map((c) => size(c).height));
+  return [`<svg xmlns="http://www.w3.org/2000/svg" width="${x}" height="${height}" viewBox="0 0 ${x} ${height}">`, ...placed, "</svg>"].join("\n");
+}
