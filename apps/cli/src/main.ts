@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from "commander";
 import { DenseSSMError } from "@densessm/core";
 import { TokenizerFormatError } from "@densessm/tokenizer";
 import { forward, formatForward } from "./commands/forward.js";
+import { registerAnalyze } from "./commands/analyze.js";
 import { registerBench } from "./commands/bench.js";
 import { registerCompare } from "./commands/compare.js";
 import { registerEval } from "./commands/eval.js";
@@ -42,6 +43,7 @@ export function createProgram(): Command {
   registerEval(program);
   registerCompare(program);
   registerStudy(program);
+  registerAnalyze(program);
   registerBench(program);
   registerExport(program);
   registerTokenize(program);

@@ -19,3 +19,5 @@ export { checkGrid, readGrid, type StudyConfiguration, type StudyGrid, type Stud
 export { writeStudyReport, type StudyReport, type StudyReportInput, type StudyRow } from "./study/report.js";
 export { mqarBatch, resolveMqarOptions, trainMqar, type MqarAccuracy, type MqarBatch, type MqarCell, type MqarOptions, type MqarResult, type MqarTrainEvent, type ResolvedMqarOptions } from "./study/mqar.js";
 export { mean, pairedDifference, std, studentTQuantile, type PairedDifference } from "./study/stats.js";
+export { analyzeHiddenStates, writeAnalysisReport, type AnalyzeOptions, type HiddenStateAnalysis, type LayerAnalysis } from "./analysis/analyze.js";
+export { linearProbeAccuracy } from "./analysis/probe.js";

@@ -71,18 +71,16 @@ export function lossCurveSvg(history: readonly HistoryEntry[], evaluations: read
   );
 }
 
-/** Charts from `lineChartSvg` side by side in one SVG (e.g. one panel per sequence length). */
-export function panelsSvg(charts: readonly string[]): string {
+/** Charts from `lineChartSvg` side by side in one SVG, `columns` to a row (default: all in one row). */
+export function panelsSvg(charts: readonly string[], options: { columns?: number } = {}): string {
   const size = (svg: string): { width: number; height: number } => {
     const m = /<svg[^>]*\bwidth="(\d+(?:\.\d+)?)"[^>]*\bheight="(\d+(?:\.\d+)?)"/.exec(svg);
     return { width: Number(m?.[1] ?? 0), height: Number(m?.[2] ?? 0) };
   };
-  let x = 0;
-  const placed = charts.map((svg) => {
-    const nested = svg.replace("<svg ", `<svg x="${x}" y="0" `);
-    x += size(svg).width;
-    return nested;
-  });
-  const height = Math.max(0, ...charts.map((c) => size(c).height));
-  return [`<svg xmlns="http://www.w3.org/2000/svg" width="${x}" height="${height}" viewBox="0 0 ${x} ${height}">`, ...placed, "</svg>"].join("\n");
+  const columns = Math.max(1, options.columns ?? charts.length);
+  const cell = { width: Math.max(0, ...charts.map((c) => size(c).width)), height: Math.max(0, ...charts.map((c) => size(c).height)) };
+  const placed = charts.map((svg, i) => svg.replace("<svg ", `<svg x="${(i % columns) * cell.width}" y="${Math.floor(i / columns) * cell.height}" `));
+  const width = Math.min(columns, charts.length) * cell.width;
+  const height = Math.ceil(charts.length / columns) * cell.height;
+  return [`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">`, `<rect width="${width}" height="${height}" fill="white"/>`, ...placed, "</svg>"].join("\n");
 }
