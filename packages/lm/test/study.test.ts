@@ -75,7 +75,10 @@ describe("MQAR", () => {
     const run = () => trainMqar(CausalLM.fromConfig(config, { seed: 1 }), new Session(new CpuBackend()), { ...mqar, seed: 2 });
     const a = await run();
     expect(a.accuracy.map((c) => c.queries)).toEqual([40, 80]);
-    for (const c of a.accuracy) expect(c.accuracy).toBeGreaterThanOrEqual(0), expect(c.accuracy).toBeLessThanOrEqual(1);
+    for (const c of a.accuracy) {
+      expect(c.accuracy).toBeGreaterThanOrEqual(0);
+      expect(c.accuracy).toBeLessThanOrEqual(1);
+    }
     expect(a.meanAccuracy).toBeCloseTo((a.accuracy[0]!.accuracy + a.accuracy[1]!.accuracy) / 2, 10);
     const b = await run();
     expect(b.accuracy).toEqual(a.accuracy);
