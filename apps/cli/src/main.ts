@@ -12,6 +12,7 @@ import { registerStudy } from "./commands/study.js";
 import { registerTokenize } from "./commands/tokenize.js";
 import { registerTrain } from "./commands/train.js";
 import { CliError } from "./errors.js";
+import { recordInvocation } from "./invocation.js";
 import "./backends.js";
 
 const print = (json: boolean, value: unknown, human: () => string) => console.log(json ? JSON.stringify(value) : human());
@@ -53,6 +54,7 @@ export function createProgram(): Command {
 /** Runs the CLI; bad input ends in one line naming the problem and exit code 1. */
 export async function main(argv: readonly string[]): Promise<number> {
   try {
+    recordInvocation(argv);
     await createProgram().parseAsync(argv as string[]);
     return 0;
   } catch (e) {

@@ -1,7 +1,7 @@
 // A model family defined only here — a one-layer gated linear recurrence LM — registers itself
 // with core and then trains, generates, evaluates and exports through the unchanged CLI, and loads
-// through the browser loader (picked files and a URL), with nothing in lm, the backends or the CLI
-// knowing it exists.
+// through the browser loader (picked files and a URL), and is analysed layer by layer, with nothing
+// in lm, the backends or the CLI knowing it exists.
 import { readdir, readFile, writeFile, mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -92,12 +92,17 @@ class ToyModel implements FamilyModel<ToyConfig> {
     return { logits, state: { h: last } };
   }
 
-  private run(ids: SymTensor, scale: SymTensor, h0?: SymTensor): { logits: SymTensor; last: SymTensor } {
+  /** Optional: what `densessm analyze` reads — the embedding output and the one layer's output. */
+  hiddenStates(ids: SymTensor): SymTensor[] {
+    return [this.module.embed.forward(ids), this.run(ids, ids.builder.constant(positionScale(0, ids.dim(1)))).h];
+  }
+
+  private run(ids: SymTensor, scale: SymTensor, h0?: SymTensor): { logits: SymTensor; last: SymTensor; h: SymTensor } {
     const [b, t] = ids.shape as [number, number];
     const x = this.module.input.forward(this.module.embed.forward(ids)).mul(scale);
     const a = ops.sigmoid(this.module.decay).expand([b, t, this.config.hiddenSize]);
     const h = ops.scan(a, x, { axis: 1, ...(h0 ? { h0 } : {}) });
-    return { logits: this.module.head.forward(h), last: h.slice(1, t - 1, t).reshape([b, this.config.hiddenSize]) };
+    return { logits: this.module.head.forward(h), last: h.slice(1, t - 1, t).reshape([b, this.config.hiddenSize]), h };
   }
 
   loadStateDict(tensors: ReadonlyMap<string, Tensor>, options?: LoadStateDictOptions): void {
@@ -192,6 +197,15 @@ describe("a third model family, registered from a test", () => {
     for (let t = 4; t < ids.length; t++) await feed(decode, t, 1);
     expect(rows.length).toBe(reference.length);
     expect(Math.max(...rows.map((v, i) => Math.abs(v - reference[i]!)))).toBeLessThan(1e-5);
+  });
+
+  it("is analysed through the CLI: its hidden states per layer", async () => {
+    const r = await cli("analyze", "--model", run, "--text", join(dir, "corpus.txt"), "--window", "24", "--max-tokens", "480", "--out", join(dir, "analysis"), "--backend", "cpu", "--json");
+    expect(r.err).toBe("");
+    const { analyses } = JSON.parse(r.out) as { analyses: { family: string; layers: { layer: number; cosineToEmbedding: number }[] }[] };
+    expect(analyses[0]!.family).toBe("toy-linear-rnn");
+    expect(analyses[0]!.layers.map((l) => l.layer)).toEqual([0, 1]);
+    expect(analyses[0]!.layers[0]!.cosineToEmbedding).toBeCloseTo(1, 5);
   });
 
   it("loads through the browser loader, from picked files and from a URL on 127.0.0.1", async () => {

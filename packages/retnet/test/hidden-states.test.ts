@@ -31,6 +31,12 @@ describe("hidden states", () => {
     expect(maxAbsDiff(logits, (await lm.logits(session, ids, "parallel")).toFloat32())).toBeLessThanOrEqual(1e-5);
   });
 
+  it("a family without hiddenStates says so in one line", () => {
+    const lm = CausalLM.fromConfig(tinyConfig(), { seed: 1 });
+    const bare = Object.assign(Object.create(lm.model) as object, { hiddenStates: undefined }) as typeof lm.model;
+    expect(() => new CausalLM(bare).hiddenStatesGraph(1, 4)).toThrow(/dense-gau-retnet does not expose its hidden states/);
+  });
+
   it("RetNet: the last hidden state through layer_norm and output_projection is the logits", async () => {
     const lm = CausalLM.fromConfig(RetNetConfig.fromJSON({ decoder_embed_dim: 16, decoder_retention_heads: 2, decoder_layers: 2, vocab_size: 13, no_scale_embedding: false }), { seed: 3 });
     const module = lm.module as RetNetDecoder;

@@ -5,6 +5,7 @@ import { Session } from "@densessm/core";
 import { analyzeHiddenStates, loadPretrained, writeAnalysisReport, type HiddenStateAnalysis } from "@densessm/lm";
 import { CliError } from "../errors.js";
 import { collect, nonNegativeInt, positiveInt } from "../options.js";
+import { commandLine } from "../invocation.js";
 
 interface AnalyzeFlags {
   model: string[];
@@ -50,8 +51,7 @@ export function registerAnalyze(program: Command): void {
         analyses.push(await analyzeHiddenStates(lm, session, tokens, { model, window: flags.window, maxTokens: flags.maxTokens, lags: flags.lags }));
         session.dispose();
       }
-      const command = `densessm analyze ${process.argv.slice(3).filter((a) => a !== "--json").join(" ")}`;
-      const files = await writeAnalysisReport(analyses, flags.out, { text: basename(flags.text), command });
+      const files = await writeAnalysisReport(analyses, flags.out, { text: basename(flags.text), command: commandLine() });
       if (flags.json) return console.log(JSON.stringify({ analyses, files }));
       console.log(await readFile(files.table, "utf8"));
       console.log(`plot: ${files.plot}\ndata: ${files.json}`);

@@ -6,6 +6,7 @@ import type { Command } from "commander";
 import { readGrid, study, type StudyEvent, type StudyStatus } from "@densessm/lm";
 import { asset, DEFAULT_CORPUS } from "../assets.js";
 import { CliError } from "../errors.js";
+import { commandLine } from "../invocation.js";
 import { collect, nonNegativeInt, positiveInt } from "../options.js";
 
 interface StudyFlags {
@@ -77,7 +78,7 @@ export function registerStudy(program: Command): void {
           backend: flags.backend,
           tokenizer: flags.tokenizer,
           reportOnly: flags.reportOnly,
-          command: `densessm study ${process.argv.slice(3).filter((a) => a !== "--json").join(" ")}`,
+          command: commandLine(),
           signal: controller.signal,
           onProgress: flags.json ? undefined : printProgress,
         });
