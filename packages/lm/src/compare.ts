@@ -2,6 +2,7 @@ import { DenseSSMError, writeFileAtomic } from "@densessm/core";
 import { saveTokenizer, loadTokenizer as loadTokenizerFile, trainTokenizer } from "@densessm/tokenizer";
 import { readCorpus } from "./data.js";
 import { lineChartSvg } from "./plot.js";
+import { mean, std } from "./study/stats.js";
 import { train, type TrainEvent, type TrainOptions } from "./train.js";
 
 export interface CompareOptions extends Omit<TrainOptions, "model" | "out" | "seed" | "resume" | "onProgress"> {
@@ -31,9 +32,6 @@ export interface CompareResult {
   sizeMismatch: number;
   files: { table: string; plot: string; json: string };
 }
-
-const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const std = (xs: readonly number[]) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
 
 /**
  * Trains several model configurations on the same data, tokenizer, token budget and batches (per
