@@ -78,7 +78,7 @@ export function registerStudy(program: Command): void {
           backend: flags.backend,
           tokenizer: flags.tokenizer,
           reportOnly: flags.reportOnly,
-          command: commandLine(),
+          command: commandLine().replace(" --report-only", ""), // the command that trains what the report shows
           signal: controller.signal,
           onProgress: flags.json ? undefined : printProgress,
         });
