@@ -162,11 +162,7 @@ function lossCurves(input: StudyReportInput, n: number): string {
     const points = first.evaluations!.map((e, i) => [e.step * tokensPerStep, mean(c.runs.map((r) => r.evaluations![i]?.loss ?? NaN))] as [number, number]);
     return { name: `${c.name} (${(c.parameters / 1e6).toFixed(3)}M)`, points };
   });
-  // The whole run, and its second half on a scale where the final differences show.
-  const end = Math.max(...series.flatMap((s) => s.points.map((p) => p[0])));
-  const late = series.map((s) => ({ ...s, points: s.points.filter((p) => p[0] >= end / 2) }));
-  const title = `Validation loss, mean of ${n} seed${n === 1 ? "" : "s"}`;
-  return panelsSvg([lineChartSvg(series, { title, x: "training tokens", y: "cross-entropy (nats/token)" }), lineChartSvg(late, { title: `${title}: second half`, x: "training tokens", y: "cross-entropy (nats/token)" })]);
+  return lineChartSvg(series, { title: `Validation loss, mean of ${n} seed${n === 1 ? "" : "s"}`, x: "training tokens", y: "cross-entropy (nats/token)" });
 }
 
 function accuracyPanels(input: StudyReportInput, n: number): string {
