@@ -18,6 +18,29 @@ const INTRINSIC: Partial<Readonly<Record<Intrinsic, string>>> = {
 
 const ATOMIC = { add: "atomicAdd", sub: "atomicSub", max: "atomicMax", min: "atomicMin", and: "atomicAnd", or: "atomicOr", xor: "atomicXor", exchange: "atomicExchange" } as const;
 
+/** Whether `e` reads nothing: WGSL would evaluate it when the shader is created. */
+function isConstant(e: Expr): boolean {
+  switch (e.k) {
+    case "lit":
+      return true;
+    case "ref":
+    case "param":
+    case "builtin":
+    case "load":
+      return false;
+    case "unary":
+    case "convert":
+    case "bitcast":
+      return isConstant(e.a);
+    case "binary":
+      return isConstant(e.a) && isConstant(e.b);
+    case "call":
+      return e.args.every(isConstant);
+    case "select":
+      return isConstant(e.cond) && isConstant(e.yes) && isConstant(e.no);
+  }
+}
+
 export function emitWgsl(ir: KernelIR): string {
   let needsZero = false;
   const f16 = new Set(ir.storage.filter((s) => s.elem === "f16").map((s) => s.name));
@@ -68,6 +91,12 @@ export function emitWgsl(ir: KernelIR): string {
       case "convert":
         return `${e.t}(${expr(e.a)})`;
       case "bitcast":
+        // A constant operand would make a constant expression, which WGSL rejects when it is not a
+        // finite f32: a private zero keeps it a run-time value.
+        if (e.t === "f32" && isConstant(e.a)) {
+          needsZero = true;
+          return `bitcast<f32>(${expr(e.a)} + ${e.a.t === "i32" ? "i32(_zero)" : "_zero"})`;
+        }
         return `bitcast<${e.t}>(${expr(e.a)})`;
     }
   };
