@@ -9,7 +9,7 @@ export type { Access, AtomicOp, Builtin, Elem, Expr, Intrinsic, KernelIR, ParamD
 export { KernelError } from "./lang/errors.js";
 export { bool, call, exp, f32, floor, fma, i32, inverseSqrt, lit, log, max, min, packHalf2, round, select, sqrt, tanh, u32, unpackHalf, Val, type Index, type Numeric, type Operand } from "./lang/values.js";
 export { KernelBuilder, Memory, Var } from "./lang/builder.js";
-export { allPrograms, defineKernel, KernelProgram, programByEntry, specKey, type KernelDef, type SpecValue } from "./lang/kernel.js";
+export { allPrograms, defineKernel, definedKernels, KernelProgram, programByEntry, specKey, type KernelDef, type SpecValue } from "./lang/kernel.js";
 export { checkBindings } from "./lang/bindings.js";
 export {
   broadcastOffset,

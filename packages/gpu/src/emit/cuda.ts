@@ -20,9 +20,15 @@ const FLOAT_FN: Partial<Readonly<Record<Intrinsic, string>>> = {
 
 const ATOMIC = { add: "atomicAdd", sub: "atomicSub", max: "atomicMax", min: "atomicMin", and: "atomicAnd", or: "atomicOr", xor: "atomicXor", exchange: "atomicExch" } as const;
 
-/** Half-precision conversions through PTX (round to nearest even), so no cuda_fp16.h is needed. */
-const HALF_HELPERS = `static __device__ __forceinline__ unsigned short _f2h(float f) { unsigned short h; asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f)); return h; }
-static __device__ __forceinline__ float _h2f(unsigned short h) { float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h)); return f; }`;
+/**
+ * Half-precision conversions through PTX (round to nearest even), so no cuda_fp16.h is needed;
+ * guarded, so several kernels' sources can be compiled as one translation unit.
+ */
+const HALF_HELPERS = `#ifndef DENSESSM_HALF_HELPERS
+#define DENSESSM_HALF_HELPERS
+static __device__ __forceinline__ unsigned short _f2h(float f) { unsigned short h; asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f)); return h; }
+static __device__ __forceinline__ float _h2f(unsigned short h) { float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h)); return f; }
+#endif`;
 
 export function emitCuda(ir: KernelIR): string {
   let usesHalf = ir.storage.some((s) => s.elem === "f16");

@@ -27,6 +27,8 @@ function hash(text: string): string {
 
 /** Every specialization made in this process, by CUDA entry name (a mock driver finds kernels here). */
 const byEntry = new Map<string, KernelProgram>();
+/** The names of every kernel defined in this process. */
+const definitions = new Set<string>();
 
 /**
  * One specialization of a kernel: its checked IR and, made on first use and kept, its WGSL source,
@@ -88,6 +90,7 @@ export interface KernelDef<S extends SpecValue> {
  */
 export function defineKernel<S extends SpecValue>(name: string, build: (k: KernelBuilder, spec: S) => void): KernelDef<S> {
   if (!/^[A-Za-z][A-Za-z0-9_.]*$/.test(name)) throw kernelError(`kernel name "${name}" must be letters, digits, '_' or '.'`);
+  definitions.add(name);
   const cache = new Map<string, KernelProgram>();
   return {
     name,
@@ -124,6 +127,11 @@ export function defineKernel<S extends SpecValue>(name: string, build: (k: Kerne
 /** A specialization made earlier in this process, by its CUDA entry name (for mock drivers and tools). */
 export function programByEntry(entry: string): KernelProgram | undefined {
   return byEntry.get(entry);
+}
+
+/** The names of every kernel defined so far in this process. */
+export function definedKernels(): string[] {
+  return [...definitions];
 }
 
 /** Every specialization made so far in this process (for compile checks of the emitted sources). */
