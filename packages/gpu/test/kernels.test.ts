@@ -156,6 +156,22 @@ describe("fused elementwise chains", () => {
     expect((fused as unknown as { dispatches: number }).dispatches).toBe(1);
     expect((plain as unknown as { dispatches: number }).dispatches).toBe(7);
   });
+
+  it("read permuted, sliced and expanded inputs through index maps instead of copies", async () => {
+    const inputs = [randn([5, 4, 3]), randn([4, 1]), randn([3])];
+    const fn = ([a, b, c]: SymTensor[]) => ops.silu(a!.permute([2, 1, 0]).slice(2, 1, 4)).mul(ops.expand(b!, [3, 4, 3])).add(c!.reshape([3, 1, 1]));
+    await agree(fn, inputs, 1e-6);
+    const launches = (await interp.compile(graphOf(fn, inputs))) as unknown as { dispatches: number; savedDispatches: number };
+    expect(launches.dispatches).toBe(1);
+    expect(launches.savedDispatches).toBe(5);
+  });
+
+  it("keep a chain value that a view reshapes or broadcasts outside the chain", async () => {
+    // (a + b) is reshaped and broadcast before the multiply: its elements are not indexed like the output.
+    const inputs = [randn([2, 3]), randn([2, 3]), randn([2, 3, 5])];
+    await agree(([a, b, c]) => ops.expand(a!.add(b!).reshape([2, 3, 1]), [2, 3, 5]).mul(c!), inputs, 1e-6);
+    await agree(([a, b, c]) => a!.add(b!).reshape([3, 2]).permute([1, 0]).mul(c!.sum(2)), inputs, 1e-6);
+  });
 });
 
 describe("float16 linear weights", () => {

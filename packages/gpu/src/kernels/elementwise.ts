@@ -1,15 +1,16 @@
 import { BackendError, numel, type DType, type Node } from "@densessm/core";
 import type { KernelBuilder } from "../lang/builder.js";
 import { defineKernel } from "../lang/kernel.js";
-import { broadcastOffset, elementIndex, guard, roundToBFloat16, roundToHalf, sinCos } from "../lang/std.js";
+import { broadcastStrides, elementIndex, guard, offsetOf, roundToBFloat16, roundToHalf, sinCos, stridesOf } from "../lang/std.js";
 import { exp, f32, log, select, sqrt, type Val } from "../lang/values.js";
 import { elementGrid, wordType } from "./grid.js";
 import type { KernelFactory, KernelPlan } from "./types.js";
 
 // Every elementwise op, and every chain of them the executor fuses, is one kernel: a small
-// program of steps evaluated per output element. A step reads graph inputs (broadcast to the
-// output shape through their own index maps) or earlier steps, so a fused chain such as
-// silu(a) * b or a cast after an add keeps its intermediates in registers.
+// program of steps evaluated per output element. A step reads graph inputs (each through its own
+// strided index map from the output index: a broadcast, or a permute/slice/expand the chain
+// absorbed) or earlier steps, so a fused chain such as silu(a) * b or a cast after an add keeps
+// its intermediates in registers.
 
 /** Elementwise ops of the graph, primitives and the fused composites, by name. */
 export const ELEMENTWISE_OPS: ReadonlySet<string> = new Set([
@@ -25,9 +26,12 @@ export type ElementwiseStep = {
   readonly to?: DType;
 };
 
+export type InputMap = { readonly t: "f32" | "i32"; readonly strides: readonly number[]; readonly base: number };
+
 export type ElementwiseSpec = {
   readonly outShape: readonly number[];
-  readonly inputs: readonly { readonly t: "f32" | "i32"; readonly shape: readonly number[] }[];
+  /** Each input's element type and offset `base + Σ_d coord_d(out index) * strides[d]`. */
+  readonly inputs: readonly InputMap[];
   readonly steps: readonly ElementwiseStep[];
 };
 
@@ -98,8 +102,10 @@ export const elementwiseKernel = defineKernel("elementwise", (k, spec: Elementwi
   const y = k.output("y", lastT);
   const i = elementIndex(k);
   guard(k, i, numel(spec.outShape));
-  // Each input is read once, at its broadcast offset, however many steps use it.
-  const values: Value[] = spec.inputs.map((input, j) => k.let(`v${j}`, xs[j]!.at(broadcastOffset(k, `at${j}`, i, input.shape, spec.outShape))) as Value);
+  // Each input is read once, at its mapped offset, however many steps use it.
+  const contiguous = stridesOf(spec.outShape);
+  const identity = (m: InputMap) => m.base === 0 && spec.outShape.every((size, d) => size === 1 || m.strides[d] === contiguous[d]);
+  const values: Value[] = spec.inputs.map((m, j) => k.let(`v${j}`, xs[j]!.at(identity(m) ? i : offsetOf(k, `at${j}`, i, spec.outShape, m.strides, m.base))) as Value);
   spec.steps.forEach((step, s) => {
     values.push(k.let(`s${s}`, apply(k, step, step.args.map((a) => values[a]!)) as Val<"f32">));
   });
@@ -129,7 +135,7 @@ export const elementwiseNode: KernelFactory = (node, inputs) => {
   if (!ELEMENTWISE_OPS.has(node.op)) throw new BackendError(`gpu: no elementwise kernel for "${node.op}"`);
   const spec: ElementwiseSpec = {
     outShape: node.shape,
-    inputs: inputs.map((x) => ({ t: wordType(x.dtype), shape: x.shape })),
+    inputs: inputs.map((x) => ({ t: wordType(x.dtype), strides: broadcastStrides(x.shape, node.shape), base: 0 })),
     steps: [{ op: node.op, args: inputs.map((_, j) => j), ...(node.op === "cast" ? { to: node.dtype } : {}) }],
   };
   return elementwisePlan(node, spec);
