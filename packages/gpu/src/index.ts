@@ -12,7 +12,6 @@ export { KernelBuilder, Memory, Var } from "./lang/builder.js";
 export { allPrograms, defineKernel, definedKernels, KernelProgram, programByEntry, specKey, type KernelDef, type SpecValue } from "./lang/kernel.js";
 export { checkBindings } from "./lang/bindings.js";
 export {
-  broadcastOffset,
   broadcastStrides,
   elementIndex,
   groupIndex,

@@ -166,6 +166,14 @@ describe("fused elementwise chains", () => {
     expect(launches.savedDispatches).toBe(5);
   });
 
+  it("turn the decompositions of gelu and tanh into one kernel each", async () => {
+    for (const fn of [([x]: SymTensor[]) => ops.gelu(x!), ([x]: SymTensor[]) => ops.tanh(x!)]) {
+      const inputs = [randn([3, 50], -6, 6)];
+      await agree(fn, inputs, 1e-6);
+      expect(((await interp.compile(graphOf(fn, inputs))) as unknown as { dispatches: number }).dispatches).toBe(1);
+    }
+  });
+
   it("keep a chain value that a view reshapes or broadcasts outside the chain", async () => {
     // (a + b) is reshaped and broadcast before the multiply: its elements are not indexed like the output.
     const inputs = [randn([2, 3]), randn([2, 3]), randn([2, 3, 5])];

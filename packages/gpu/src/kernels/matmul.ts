@@ -1,7 +1,7 @@
 import { BackendError, broadcastShapes, numel, type Shape } from "@densessm/core";
 import type { KernelBuilder, Memory } from "../lang/builder.js";
 import { defineKernel } from "../lang/kernel.js";
-import { offsetOf, stridesOf } from "../lang/std.js";
+import { elementIndex, guard, offsetOf, stridesOf } from "../lang/std.js";
 import { packHalf2, select, u32, unpackHalf, type Val } from "../lang/values.js";
 import { grid } from "./grid.js";
 import type { KernelFactory, KernelPlan } from "./types.js";
@@ -226,8 +226,8 @@ export const packHalvesKernel = defineKernel("packHalves", (k, spec: { rows: num
   const x = k.input("x", "f32");
   const y = k.output("y", "u32");
   const words = Math.ceil(spec.cols / 2);
-  const i = k.let("i", k.globalId.x.add(k.globalId.y.mul(k.numGroups.x).mul(64)));
-  k.if(i.ge(spec.rows * words), () => k.return());
+  const i = elementIndex(k);
+  guard(k, i, spec.rows * words);
   const row = k.let("row", i.div(words));
   const c = k.let("c", i.rem(words).mul(2));
   const lo = k.let("lo", x.at(row.mul(spec.cols).add(c)));

@@ -17,7 +17,11 @@ const RESERVED = new Set(
     "auto char class delete do double enum extern float goto inline int long namespace new operator register short signed sizeof static template this " +
     "typedef typename union unsigned using virtual void volatile asm catch friend mutable protected public throw try " +
     "arguments await eval export function import in instanceof let null of super typeof undefined with yield NaN Infinity Math " +
-    "threadIdx blockIdx blockDim gridDim warpSize main"
+    "threadIdx blockIdx blockDim gridDim warpSize main " +
+    // WGSL's reserved words that read like ordinary names
+    "active as async attribute become cast common demote filter final from get handle impl interface layout macro match meta mod module move " +
+    "mut nil null pass patch precise precision priv pub readonly ref require resource restrict self set shared smooth std subroutine target trait " +
+    "unless unsafe unsized use varying wgsl where writeonly"
   ).split(" "),
 );
 

@@ -66,13 +66,6 @@ export function broadcastStrides(shape: readonly number[], outShape: readonly nu
   return outShape.map((_, i) => (i < lead || shape[i - lead] === 1 ? 0 : src[i - lead]!));
 }
 
-/** The offset into a tensor of `shape` read broadcast to `outShape` at flat output `index`. */
-export function broadcastOffset(k: KernelBuilder, name: string, index: Val<"u32">, shape: readonly number[], outShape: readonly number[]): Val<"u32"> {
-  const n = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
-  if (n(shape) === n(outShape)) return index;
-  return offsetOf(k, name, index, outShape, broadcastStrides(shape, outShape));
-}
-
 export type Combine<T extends Numeric> = (a: Val<T>, b: Val<T>) => Val<T>;
 export const sumOf = <T extends Numeric>(a: Val<T>, b: Val<T>): Val<T> => a.add(b);
 export const maxOf = <T extends Numeric>(a: Val<T>, b: Val<T>): Val<T> => a.max(b);
