@@ -23,7 +23,6 @@ export {
   roundToHalf,
   rowReduce,
   sinCos,
-  stridesOf,
   sumOf,
   treeReduce,
   type Combine,

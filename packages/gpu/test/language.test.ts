@@ -103,7 +103,7 @@ describe("bad kernels are errors naming the kernel and the problem", () => {
     });
     const p = named.specialize({});
     expect(p.wgsl).toContain("let var_v = 2.0f;");
-    expect(p.cuda).toContain("const float threadIdx_v = (var_v * 3.0f);");
+    expect(p.cuda).toContain("const float threadIdx_v = var_v * 3.0f;");
     const y = new Float32Array(1);
     interpret(p, [y], [1, 1, 1]);
     expect(y[0]).toBe(6);

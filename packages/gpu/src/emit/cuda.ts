@@ -1,4 +1,5 @@
 import type { BinaryOp, Elem, Expr, Intrinsic, KernelIR, Scalar, Stmt } from "../lang/ir.js";
+import { bare } from "./bare.js";
 
 // CUDA C++: one self-contained translation unit per specialization that compiles with nvcc or
 // NVRTC and includes no header. Workgroup -> block, invocation -> thread, barrier ->
@@ -126,13 +127,13 @@ export function emitCuda(ir: KernelIR): string {
     const block = (body: readonly Stmt[]) => body.forEach((b) => stmt(b, `${pad}  `));
     switch (s.k) {
       case "let":
-        lines.push(`${pad}const ${C_TYPE[s.value.t]} ${s.name} = ${expr(s.value)};`);
+        lines.push(`${pad}const ${C_TYPE[s.value.t]} ${s.name} = ${bare(expr(s.value))};`);
         break;
       case "var":
-        lines.push(`${pad}${C_TYPE[s.t]} ${s.name} = ${expr(s.value)};`);
+        lines.push(`${pad}${C_TYPE[s.t]} ${s.name} = ${bare(expr(s.value))};`);
         break;
       case "assign":
-        lines.push(`${pad}${s.name} = ${expr(s.value)};`);
+        lines.push(`${pad}${s.name} = ${bare(expr(s.value))};`);
         break;
       case "store": {
         const v = expr(s.value);
@@ -146,7 +147,7 @@ export function emitCuda(ir: KernelIR): string {
         lines.push(`${pad}${s.result ? `const ${C_TYPE[s.t]} ${s.result} = ` : ""}${ATOMIC[s.op]}(&${s.mem.name}[${expr(s.index)}], ${expr(s.value)});`);
         break;
       case "if":
-        lines.push(`${pad}if (${expr(s.cond)}) {`);
+        lines.push(`${pad}if (${bare(expr(s.cond))}) {`);
         block(s.then);
         if (s.else.length) {
           lines.push(`${pad}} else {`);
@@ -155,12 +156,12 @@ export function emitCuda(ir: KernelIR): string {
         lines.push(`${pad}}`);
         break;
       case "for":
-        lines.push(`${pad}for (${C_TYPE[s.t]} ${s.name} = ${expr(s.init)}; ${expr(s.cond)}; ${s.name} = ${expr(s.update)}) {`);
+        lines.push(`${pad}for (${C_TYPE[s.t]} ${s.name} = ${expr(s.init)}; ${bare(expr(s.cond))}; ${s.name} = ${bare(expr(s.update))}) {`);
         block(s.body);
         lines.push(`${pad}}`);
         break;
       case "while":
-        lines.push(`${pad}while (${expr(s.cond)}) {`);
+        lines.push(`${pad}while (${bare(expr(s.cond))}) {`);
         block(s.body);
         lines.push(`${pad}}`);
         break;

@@ -1,4 +1,5 @@
 import type { BinaryOp, Expr, Intrinsic, KernelIR, Scalar, Stmt } from "../lang/ir.js";
+import { bare } from "./bare.js";
 
 // WGSL: storage buffers at bindings 0..n-1 in declaration order, the parameters (if any) as one
 // uniform struct at binding n, entry point `main`.
@@ -106,13 +107,13 @@ export function emitWgsl(ir: KernelIR): string {
     const block = (body: readonly Stmt[]) => body.forEach((b) => stmt(b, `${pad}  `));
     switch (s.k) {
       case "let":
-        lines.push(`${pad}let ${s.name} = ${expr(s.value)};`);
+        lines.push(`${pad}let ${s.name} = ${bare(expr(s.value))};`);
         break;
       case "var":
-        lines.push(`${pad}var ${s.name}: ${s.t} = ${expr(s.value)};`);
+        lines.push(`${pad}var ${s.name}: ${s.t} = ${bare(expr(s.value))};`);
         break;
       case "assign":
-        lines.push(`${pad}${s.name} = ${expr(s.value)};`);
+        lines.push(`${pad}${s.name} = ${bare(expr(s.value))};`);
         break;
       case "store": {
         const v = expr(s.value);
@@ -126,7 +127,7 @@ export function emitWgsl(ir: KernelIR): string {
         lines.push(`${pad}let ${s.result ?? "_"} = ${ATOMIC[s.op]}(&${s.mem.name}[${expr(s.index)}], ${expr(s.value)});`);
         break;
       case "if":
-        lines.push(`${pad}if (${expr(s.cond)}) {`);
+        lines.push(`${pad}if (${bare(expr(s.cond))}) {`);
         block(s.then);
         if (s.else.length) {
           lines.push(`${pad}} else {`);
@@ -135,12 +136,12 @@ export function emitWgsl(ir: KernelIR): string {
         lines.push(`${pad}}`);
         break;
       case "for":
-        lines.push(`${pad}for (var ${s.name}: ${s.t} = ${expr(s.init)}; ${expr(s.cond)}; ${s.name} = ${expr(s.update)}) {`);
+        lines.push(`${pad}for (var ${s.name}: ${s.t} = ${expr(s.init)}; ${bare(expr(s.cond))}; ${s.name} = ${bare(expr(s.update))}) {`);
         block(s.body);
         lines.push(`${pad}}`);
         break;
       case "while":
-        lines.push(`${pad}while (${expr(s.cond)}) {`);
+        lines.push(`${pad}while (${bare(expr(s.cond))}) {`);
         block(s.body);
         lines.push(`${pad}}`);
         break;

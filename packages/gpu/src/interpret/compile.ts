@@ -2,6 +2,7 @@ import { kernelError } from "../lang/errors.js";
 import type { BinaryOp, Elem, Expr, KernelIR, Scalar, Stmt } from "../lang/ir.js";
 import { HELPERS, type Helpers } from "./helpers.js";
 import { runLockstep } from "./lockstep.js";
+import { bare } from "../emit/bare.js";
 
 // The interpreter compiles a kernel to one JavaScript function (V8 then compiles that to machine
 // code) instead of walking the IR per element. Values keep their GPU types: f32 arithmetic is
@@ -197,10 +198,10 @@ export function compileInterpreted(ir: KernelIR, debug: boolean): InterpretedKer
     switch (s.k) {
       case "let":
       case "var":
-        lines.push(`${pad}let ${s.name} = ${expr(s.value)};`);
+        lines.push(`${pad}let ${s.name} = ${bare(expr(s.value))};`);
         break;
       case "assign":
-        lines.push(`${pad}${s.name} = ${expr(s.value)};`);
+        lines.push(`${pad}${s.name} = ${bare(expr(s.value))};`);
         break;
       case "store": {
         const name = s.mem.name;
@@ -222,7 +223,7 @@ export function compileInterpreted(ir: KernelIR, debug: boolean): InterpretedKer
         break;
       }
       case "if":
-        lines.push(`${pad}if (${expr(s.cond)}) {`);
+        lines.push(`${pad}if (${bare(expr(s.cond))}) {`);
         block(s.then);
         if (s.else.length) {
           lines.push(`${pad}} else {`);
@@ -231,12 +232,12 @@ export function compileInterpreted(ir: KernelIR, debug: boolean): InterpretedKer
         lines.push(`${pad}}`);
         break;
       case "for":
-        lines.push(`${pad}for (let ${s.name} = ${expr(s.init)}; ${expr(s.cond)}; ${s.name} = ${expr(s.update)}) {`);
+        lines.push(`${pad}for (let ${s.name} = ${expr(s.init)}; ${bare(expr(s.cond))}; ${s.name} = ${bare(expr(s.update))}) {`);
         block(s.body);
         lines.push(`${pad}}`);
         break;
       case "while":
-        lines.push(`${pad}while (${expr(s.cond)}) {`);
+        lines.push(`${pad}while (${bare(expr(s.cond))}) {`);
         block(s.body);
         lines.push(`${pad}}`);
         break;

@@ -1,7 +1,7 @@
-import { BackendError, numel, type DType, type Node } from "@densessm/core";
+import { BackendError, numel, stridesOf, type DType, type Node } from "@densessm/core";
 import type { KernelBuilder } from "../lang/builder.js";
 import { defineKernel } from "../lang/kernel.js";
-import { broadcastStrides, elementIndex, guard, offsetOf, roundToBFloat16, roundToHalf, sinCos, stridesOf } from "../lang/std.js";
+import { broadcastStrides, elementIndex, guard, offsetOf, roundToBFloat16, roundToHalf, sinCos } from "../lang/std.js";
 import { exp, f32, log, select, sqrt, type Val } from "../lang/values.js";
 import { elementGrid, wordType } from "./grid.js";
 import type { KernelFactory, KernelPlan } from "./types.js";

@@ -1,5 +1,4 @@
-import { consumers, prune, type Graph, type Node } from "@densessm/core";
-import { stridesOf } from "../lang/std.js";
+import { consumers, prune, stridesOf, type Graph, type Node } from "@densessm/core";
 import { ELEMENTWISE_OPS, elementwisePlan, type ElementwiseStep } from "./elementwise.js";
 import { wordType } from "./grid.js";
 import type { KernelFactory } from "./types.js";

@@ -1,7 +1,7 @@
-import { BackendError, broadcastShapes, numel, type Shape } from "@densessm/core";
+import { BackendError, broadcastShapes, numel, stridesOf, type Shape } from "@densessm/core";
 import type { KernelBuilder, Memory } from "../lang/builder.js";
 import { defineKernel } from "../lang/kernel.js";
-import { elementIndex, guard, offsetOf, stridesOf } from "../lang/std.js";
+import { elementIndex, guard, offsetOf } from "../lang/std.js";
 import { packHalf2, select, u32, unpackHalf, type Val } from "../lang/values.js";
 import { grid } from "./grid.js";
 import type { KernelFactory, KernelPlan } from "./types.js";

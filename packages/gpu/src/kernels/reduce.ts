@@ -1,6 +1,6 @@
-import { numel } from "@densessm/core";
+import { numel, stridesOf } from "@densessm/core";
 import { defineKernel } from "../lang/kernel.js";
-import { elementIndex, groupIndex, guard, maxOf, offsetOf, rowReduce, stridesOf, sumOf } from "../lang/std.js";
+import { elementIndex, groupIndex, guard, maxOf, offsetOf, rowReduce, sumOf } from "../lang/std.js";
 import { f32, i32, type Val } from "../lang/values.js";
 import { elementGrid, grid, wordType } from "./grid.js";
 import type { KernelFactory } from "./types.js";

@@ -1,6 +1,6 @@
-import { numel, type Node } from "@densessm/core";
+import { numel, stridesOf, type Node } from "@densessm/core";
 import { defineKernel } from "../lang/kernel.js";
-import { broadcastStrides, elementIndex, guard, offsetOf, stridesOf } from "../lang/std.js";
+import { broadcastStrides, elementIndex, guard, offsetOf } from "../lang/std.js";
 import { f32, i32, type Val } from "../lang/values.js";
 import { aroundAxis, elementGrid, wordType } from "./grid.js";
 import { single, type Dispatch, type KernelFactory, type KernelPlan } from "./types.js";

@@ -1,3 +1,4 @@
+import { stridesOf } from "@densessm/core";
 import type { KernelBuilder, Memory } from "./builder.js";
 import { call, f32, i32, select, u32, type Numeric, Val } from "./values.js";
 
@@ -30,33 +31,24 @@ export function guard(k: KernelBuilder, i: Val<"u32">, n: number): void {
  * of a strided view (permute, slice, broadcast). Axes of size 1 and stride 0 cost nothing.
  */
 export function offsetOf(k: KernelBuilder, name: string, index: Val<"u32">, shape: readonly number[], strides: readonly number[], base = 0): Val<"u32"> {
-  let offset: Val<"u32"> = u32(base);
+  const terms: Val<"u32">[] = [];
   let rest = index;
-  const last = shape.findIndex((s) => s !== 1);
+  const outermost = shape.findIndex((s) => s !== 1);
+  // Axes further out that still add a term (no division is computed past the last one).
+  const needed = (d: number) => shape.some((size, e) => e < d && size !== 1 && strides[e] !== 0);
   for (let d = shape.length - 1; d >= 0; d--) {
     const size = shape[d]!;
     if (size === 1) continue;
-    if (strides[d] !== 0) offset = offset.add(d === last ? rest.mul(strides[d]!) : rest.rem(size).mul(strides[d]!));
-    if (d > last) rest = k.let(`${name}_r`, rest.div(size));
+    if (strides[d] !== 0) {
+      // The outermost axis needs no remainder: the index is below the shape's size.
+      const coord = d === outermost ? rest : rest.rem(size);
+      terms.push(strides[d] === 1 ? coord : coord.mul(strides[d]!));
+    }
+    if (!needed(d)) break;
+    rest = k.let(`${name}_r`, rest.div(size));
   }
-  return k.let(name, simplify(offset));
-}
-
-/** `0 + x` as `x`, so offsets read like the WGSL one would write by hand. */
-function simplify(v: Val<"u32">): Val<"u32"> {
-  const e = v.ir;
-  if (e.k === "binary" && e.op === "add" && e.a.k === "lit" && e.a.v === 0) return new Val<"u32">(e.b);
-  return v;
-}
-
-/** Row-major strides of `shape`. */
-export function stridesOf(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  for (let d = shape.length - 1, acc = 1; d >= 0; d--) {
-    s[d] = acc;
-    acc *= shape[d]!;
-  }
-  return s;
+  if (base !== 0 || !terms.length) terms.push(u32(base));
+  return k.let(name, terms.reduce((a, b) => a.add(b)));
 }
 
 /** Strides with which a tensor of `shape` is read when broadcast to `outShape` (0 on broadcast axes). */
