@@ -25,6 +25,8 @@ export class WebGpuRuntime implements GpuRuntime<GPUBuffer, GPUComputePipeline, 
   readonly limits: RuntimeLimits;
   private encoder: GPUCommandEncoder | undefined;
   private pass: GPUComputePassEncoder | undefined;
+  /** An error of work submitted early by `write`, thrown by the next `submit`. */
+  private failed: Error | undefined;
   /** Mappable buffers for readback, by size (a decode loop reads the same sizes every token). */
   private readonly staging = new Map<number, GPUBuffer[]>();
   /** Uniform buffers by their words: identical parameters share one. */
@@ -46,8 +48,9 @@ export class WebGpuRuntime implements GpuRuntime<GPUBuffer, GPUComputePipeline, 
   }
 
   write(buffer: GPUBuffer, data: ArrayBufferView): void {
-    // queue.writeBuffer lands before the next submit: submit what was recorded first, to keep order.
-    if (this.encoder) void this.submit();
+    // queue.writeBuffer lands before the next submit: submit what was recorded first, to keep
+    // order. An error of that work is reported by the next submit.
+    if (this.encoder) this.submit().catch((e: Error) => (this.failed ??= e));
     this.device.queue.writeBuffer(buffer, 0, data as ArrayBufferView<ArrayBuffer>);
   }
 
@@ -105,6 +108,9 @@ export class WebGpuRuntime implements GpuRuntime<GPUBuffer, GPUComputePipeline, 
   }
 
   async submit(): Promise<void> {
+    const failed = this.failed;
+    this.failed = undefined;
+    if (failed) throw failed;
     const encoder = this.encoder;
     if (!encoder) return;
     this.pass?.end();
