@@ -2,9 +2,9 @@
 // token per step) reproduces the recurrent logits, and lossGraph computes the shifted loss.
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { argmax, Session, Tensor, type CausalLM } from "@densessm/core";
+import { argmax, CausalLM, Session, Tensor } from "@densessm/core";
 import { describe, expect, it } from "vitest";
-import { loadModel } from "@densessm/lm";
+import "@densessm/lm"; // registers the model families
 import "../src/backends.js";
 
 const repo = fileURLToPath(new URL("../../..", import.meta.url));
@@ -21,9 +21,9 @@ describe.each(["dense-gau-retnet-tiny", "mamba-tiny"])("%s", (name) => {
     [2, 2, 60, 7, 11, 4, 19, 25],
   ];
 
-  it("loads through @densessm/lm's family detection", async () => {
-    lm = await loadModel(join(repo, "models", name));
-    session.setParameters(lm.module.namedParameters());
+  it("loads through the model-family registry", async () => {
+    lm = await CausalLM.fromPretrained(join(repo, "models", name));
+    lm.bind(session);
     expect(lm.modes).toContain("recurrent");
   });
 

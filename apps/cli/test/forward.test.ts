@@ -4,28 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { describe, expect, it, vi } from "vitest";
-import { main } from "../src/index.js";
+import { describe, expect, it } from "vitest";
+import { cli } from "./helpers.js";
 
 const repo = fileURLToPath(new URL("../../..", import.meta.url));
 const model = (name: string) => join(repo, "models", name);
-
-/** Runs the CLI in-process, capturing what it prints. */
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = vi.spyOn(console, "log").mockImplementation((...a: unknown[]) => void out.push(a.join(" ")));
-  const error = vi.spyOn(console, "error").mockImplementation((...a: unknown[]) => void err.push(a.join(" ")));
-  const stderr = vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => (err.push(String(chunk)), true));
-  try {
-    const code = await main(["node", "densessm", ...args]);
-    return { code, out: out.join("\n"), err: err.join("") };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-    stderr.mockRestore();
-  }
-}
 
 describe("densessm forward reproduces the official fixtures", () => {
   const cases = [

@@ -67,7 +67,7 @@ export class Sessions {
     let pending = this.sessions.get(backend);
     if (!pending) {
       pending = Session.create(backend).then((session) => {
-        session.setParameters(this.lm.module.namedParameters());
+        this.lm.bind(session);
         return session;
       });
       this.sessions.set(backend, pending);

@@ -3,7 +3,7 @@
 // (test/e2e.test.ts) can read what the page computed.
 import "@densessm/backend-cpu";
 import "@densessm/backend-webgpu";
-import type { LoadedModel } from "@densessm/lm";
+import type { PretrainedModel } from "@densessm/lm";
 import { generate, Sessions } from "./generation.js";
 import { loadModel, type ModelSource } from "./model-source.js";
 import { detectWebGpu, type WebGpuSupport } from "./webgpu.js";
@@ -56,7 +56,7 @@ const ui = {
   output: element<HTMLPreElement>("output"),
 };
 
-let model: (LoadedModel & { name: string }) | undefined;
+let model: (PretrainedModel & { name: string }) | undefined;
 let sessions: Sessions | undefined;
 let running: AbortController | undefined;
 

@@ -8,7 +8,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CpuBackend } from "@densessm/backend-cpu";
 import { Session } from "@densessm/core";
-import { generateTokens, loadModelFromFiles, readModelFiles } from "@densessm/lm";
+import { generateTokens, loadPretrained } from "@densessm/lm";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { build } from "vite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -31,9 +31,8 @@ async function cpuReference(model: string): Promise<{ promptIds: number[]; token
       return { name, arrayBuffer: async () => bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer };
     }),
   );
-  const { lm, tokenizer } = loadModelFromFiles(await readModelFiles(files, dir), dir);
+  const { lm, tokenizer } = await loadPretrained(files);
   const session = new Session(new CpuBackend());
-  session.setParameters(lm.module.namedParameters());
   const promptIds = tokenizer.encode(PROMPT);
   const tokens: number[] = [];
   const options = { maxNewTokens: NEW_TOKENS, temperature: 0, vocabSize: tokenizer.vocabSize, ...(tokenizer.eosTokenId === undefined ? {} : { eosTokenId: tokenizer.eosTokenId }) };

@@ -1,7 +1,8 @@
 // The worked example of docs/adding-a-backend.md, kept honest by running it: a third-party
 // backend that implements only the 29 primitives (borrowing this package's primitive kernels so
 // the example stays short) registers itself like any backend, and passes the whole conformance
-// suite, because every composite op reaches it as its reference decomposition.
+// suite (leaving out the float16/bfloat16 cases, dtypes it does not declare), because every
+// composite op reaches it as its reference decomposition.
 import {
   getBackend,
   PRIMITIVE_NAMES,
@@ -9,6 +10,7 @@ import {
   Session,
   Tensor,
   conformanceSuite,
+  trace,
   unregisterBackend,
   type Backend,
   type DeviceTensor,
@@ -61,9 +63,17 @@ describe("a third-party backend that only implements primitives", () => {
     expect(await getBackend("primitives-only")).toBe(instance);
   });
 
-  describe("passes the conformance suite", async () => {
+  describe("passes the conformance suite for the dtypes it holds", async () => {
     const session = await Session.create("primitives-only");
-    for (const c of conformanceSuite()) it(c.name, () => c.run(session));
+    for (const c of conformanceSuite(instance.capabilities)) it(c.name, () => c.run(session));
+  });
+
+  it("is never handed a dtype it does not hold: a float16 graph is refused with the reason", async () => {
+    const session = await Session.create("primitives-only");
+    const half = trace(({ x }) => ({ y: x!.cast("float16").cast("float32") }), { inputs: { x: { shape: [2] } } });
+    await expect(session.run(half, { x: Tensor.float32([1, 2]) })).rejects.toThrow(/backend "primitives-only" cannot hold dtype float16/);
+    const kept = new Set(conformanceSuite(instance.capabilities).map((c) => c.name));
+    expect(conformanceSuite().filter((c) => !kept.has(c.name)).map((c) => c.name)).toEqual(["op/cast float16 round trip", "op/cast bfloat16 round trip"]);
   });
 
   it("never saw a composite op: they were all lowered to primitives", () => {

@@ -1,8 +1,8 @@
 // pnpm bench (in packages/backend-onnx): training tokens/s for a small DenseRetNet on backend-onnx
 // vs backend-cpu, and batch-1 decode tokens/s for the 350M DenseRetNet shape, in one run.
 import { CpuBackend } from "@densessm/backend-cpu";
-import { AdamW, gradients, Rng, Session, Tensor, type Backend, type DeviceTensor, type Feed } from "@densessm/core";
-import { DenseGauRetNet, DenseGauRetNetConfig } from "@densessm/retnet";
+import { AdamW, CausalLM, Rng, Session, Tensor, type Backend } from "@densessm/core";
+import { DenseGauRetNetConfig } from "@densessm/retnet";
 import os from "node:os";
 import { loadNodeRuntime, OnnxBackend } from "../src/index.js";
 
@@ -18,12 +18,12 @@ function denseRetNet(hidden: number, layers: number, keyDim: number, vocab: numb
 
 async function trainingTokensPerSecond(backend: Backend, steps: number): Promise<{ tokensPerSecond: number; firstStep: number; loss: number }> {
   const [batch, len] = [8, 256];
-  const lm = new DenseGauRetNet(denseRetNet(256, 4, 128, 4096), { rng: new Rng(1) });
+  const lm = CausalLM.fromConfig(denseRetNet(256, 4, 128, 4096), { seed: 1 });
   lm.module.train();
   const params = lm.module.namedParameters();
   const session = new Session(backend);
-  session.setParameters(params);
-  const graph = gradients(lm.runner.lossGraph(batch, len), { loss: "loss" });
+  lm.bind(session);
+  const graph = lm.trainGraph(batch, len);
   const optimizer = new AdamW(params, { lr: 1e-3 });
   const rng = new Rng(2);
   const step = async () => {
@@ -42,29 +42,16 @@ async function trainingTokensPerSecond(backend: Backend, steps: number): Promise
   return { tokensPerSecond: (steps * batch * len) / seconds, firstStep, loss };
 }
 
-async function decodeTokensPerSecond(backend: Backend, lm: DenseGauRetNet, tokens: number): Promise<number> {
+/** Greedy batch-1 decoding as `generate` runs it: one step graph run per token, the draw included. */
+async function decodeTokensPerSecond(backend: Backend, lm: CausalLM, tokens: number): Promise<number> {
   const session = new Session(backend);
-  session.setParameters(lm.module.namedParameters());
-  const step = lm.runner.recurrentGraph(1, 1);
-  const states: Record<string, Feed> = lm.runner.initialStates(1);
-  let token = 1;
-  const run = async (t: number) => {
-    const out = await session.runOnDevice(step, { input_ids: Tensor.int32([token], [1, 1]), ...lm.runner.recurrentFeeds(t, 1), ...states });
-    const logits = (await backend.download(out.get("logits")!)).toFloat32();
-    backend.release(out.get("logits")!);
-    let best = 0;
-    for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[best]!) best = i;
-    token = best;
-    for (const k of Object.keys(states)) {
-      const previous = states[k];
-      states[k] = out.get(k)!;
-      if (previous && !(previous instanceof Tensor)) backend.release(previous as DeviceTensor);
-    }
-  };
-  await run(0); // compiles and uploads the weights
+  const decoder = await lm.startDecoding(session, [[1]]);
+  const draw = { uniforms: new Float32Array(1) };
+  let token = (await decoder.step([1], draw))[0]!; // compiles and uploads the weights
   const start = performance.now();
-  for (let t = 1; t <= tokens; t++) await run(t);
+  for (let t = 0; t < tokens; t++) token = (await decoder.step([token], draw))[0]!;
   const seconds = (performance.now() - start) / 1000;
+  decoder.dispose();
   session.dispose();
   return tokens / seconds;
 }
@@ -82,7 +69,7 @@ console.log(`  onnx / cpu: ${(trainOnnx.tokensPerSecond / trainCpu.tokensPerSeco
 
 if (!args.has("--no-decode")) {
   const config = denseRetNet(1536, 16, 768, 32000);
-  const lm = new DenseGauRetNet(config, { rng: new Rng(3) });
+  const lm = CausalLM.fromConfig(config, { seed: 3 });
   const count = lm.module.namedParameters().reduce((n, [, p]) => n + p.value.size, 0);
   console.log(`\ndecode: DenseRetNet hidden 1536, 16 layers, vocab 32000, random weights (${(count / 1e6).toFixed(0)} M params, ${(count * 4 / 1e9).toFixed(2)} GB f32), batch 1`);
   const decodeOnnx = await decodeTokensPerSecond(onnx, lm, quick ? 5 : 20);

@@ -30,11 +30,14 @@ export async function loadWebRuntime(options: { threads?: number } = {}): Promis
   return { InferenceSession: ort.InferenceSession, Tensor: ort.Tensor, executionProviders: ["wasm"], label: `onnxruntime-web ${ort.env.versions.web ?? ""}`.trim() };
 }
 
-/** Whether onnxruntime-node's native binding loads on this machine. */
+/**
+ * Whether onnxruntime-node's native binding loads on this machine. In a browser bundle the package
+ * maps onnxruntime-node to an empty module (package.json "browser"), which is not a runtime.
+ */
 export async function nodeRuntimeAvailable(): Promise<boolean> {
   try {
-    await import("onnxruntime-node");
-    return true;
+    const ort = await import("onnxruntime-node");
+    return typeof ort.InferenceSession?.create === "function";
   } catch {
     return false;
   }

@@ -1,7 +1,7 @@
 import { CpuBackend } from "@densessm/backend-cpu";
-import { gradients, Rng, Session, Tensor, type Graph, type Module } from "@densessm/core";
-import { MambaForCausalLM } from "@densessm/mamba";
-import { DenseGauRetNet, DenseGauRetNetConfig } from "@densessm/retnet";
+import { CausalLM, Rng, Session, Tensor, type Graph, type Module } from "@densessm/core";
+import { MambaConfig } from "@densessm/mamba";
+import { DenseGauRetNetConfig } from "@densessm/retnet";
 import { describe, expect, it } from "vitest";
 import { loadNodeRuntime, OnnxBackend } from "../src/index.js";
 
@@ -48,9 +48,9 @@ describe("training-step gradients, onnx vs cpu", () => {
         model_type: "llama", hidden_size: 32, query_key_dim: 8, num_attention_heads: 2, num_hidden_layers: 3,
         vocab_size: 29, v_factor: 1, dense_block_layers: 2, rms_norm_eps: 1e-6, tie_word_embeddings: false,
       });
-      const lm = new DenseGauRetNet(config, { rng: new Rng(5) });
+      const lm = CausalLM.fromConfig(config, { seed: 5, chunkSize: 4 });
       lm.module.train();
-      const graph = gradients(lm.runner.lossGraph(2, 12, mode, 4), { loss: "loss" });
+      const graph = lm.trainGraph(2, 12, mode);
       const rng = new Rng(8);
       const x = ids(rng, 2, 12, 29);
       const { compared, worst } = await compareGradients(lm.module, graph, { input_ids: x, labels: x });
@@ -60,7 +60,7 @@ describe("training-step gradients, onnx vs cpu", () => {
   }
 
   it("Mamba (selective scan, causal conv, backward scan)", async () => {
-    const lm = MambaForCausalLM.create({ dModel: 16, nLayer: 2, vocabSize: 31, dState: 4, dConv: 4, expand: 2 }, { seed: 3 });
+    const lm = CausalLM.fromConfig(new MambaConfig({ dModel: 16, nLayer: 2, vocabSize: 31, dState: 4, dConv: 4, expand: 2 }), { seed: 3 });
     const graph = lm.trainGraph(2, 21);
     const x = ids(new Rng(4), 2, 21, 31);
     const { compared, worst } = await compareGradients(lm.module, graph, { input_ids: x, labels: x });

@@ -36,10 +36,12 @@ async function checkout(root: string) {
   const backend = await webgpu.WebGpuBackend.create();
   const session = new core.Session(backend);
   core.manualSeed(1);
-  const models: Record<string, Model> = {
-    DenseRetNet: new retnet.RetNet(retnet.RetNetConfig.fromJSON({ decoder_embed_dim: 256, decoder_retention_heads: 2, decoder_layers: 4, vocab_size: 4096, dense_block_layers: 2 })),
-    Mamba: mamba.MambaForCausalLM.create({ dModel: 256, nLayer: 4, vocabSize: 4096 }),
-  };
+  const retnetConfig = retnet.RetNetConfig.fromJSON({ decoder_embed_dim: 256, decoder_retention_heads: 2, decoder_layers: 4, vocab_size: 4096, dense_block_layers: 2 });
+  const mambaShape = { dModel: 256, nLayer: 4, vocabSize: 4096 };
+  // Checkouts from before core's model-family contract (CausalLM.fromConfig) build models directly.
+  const models: Record<string, Model> = core.CausalLM?.fromConfig
+    ? { DenseRetNet: core.CausalLM.fromConfig(retnetConfig), Mamba: core.CausalLM.fromConfig(new mamba.MambaConfig(mambaShape)) }
+    : { DenseRetNet: new retnet.RetNet(retnetConfig), Mamba: mamba.MambaForCausalLM.create(mambaShape) };
   return { adapter: backend.adapterInfo as string, session, models };
 }
 

@@ -18,9 +18,9 @@
  */
 import { arch, cpus, platform } from "node:os";
 import { CpuBackend } from "@densessm/backend-cpu";
-import { Session, type CausalLM } from "@densessm/core";
-import { MambaForCausalLM } from "@densessm/mamba";
-import { RetNet, RetNetConfig } from "@densessm/retnet";
+import { CausalLM, Session } from "@densessm/core";
+import { MambaConfig } from "@densessm/mamba";
+import { RetNetConfig } from "@densessm/retnet";
 import { WebGpuBackend } from "../src/index.js";
 
 const STEPS = Number(process.env.BENCH_STEPS ?? 8);
@@ -31,7 +31,7 @@ interface Decodable {
 }
 
 function mamba(shape: Shape): Decodable {
-  return { name: "Mamba", lm: MambaForCausalLM.create(shape === "100m" ? { dModel: 768, nLayer: 24, vocabSize: 50280 } : { dModel: 256, nLayer: 4, vocabSize: 4096 }) };
+  return { name: "Mamba", lm: CausalLM.fromConfig(new MambaConfig(shape === "100m" ? { dModel: 768, nLayer: 24, vocabSize: 50280 } : { dModel: 256, nLayer: 4, vocabSize: 4096 })) };
 }
 
 function denseRetNet(shape: Shape): Decodable {
@@ -43,7 +43,7 @@ function denseRetNet(shape: Shape): Decodable {
     vocab_size: big ? 32000 : 4096,
     dense_block_layers: 2,
   });
-  return { name: "DenseRetNet", lm: new RetNet(config) };
+  return { name: "DenseRetNet", lm: CausalLM.fromConfig(config) };
 }
 
 type Shape = "100m" | "small";

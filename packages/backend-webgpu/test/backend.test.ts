@@ -1,5 +1,5 @@
-import { BackendError, getBackend, listBackends, Tensor, trace, type Session } from "@densessm/core";
-import { MambaForCausalLM } from "@densessm/mamba";
+import { BackendError, CausalLM, getBackend, listBackends, Tensor, trace, type Session } from "@densessm/core";
+import "@densessm/mamba"; // registers the family of the fixture
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { WebGpuBackend } from "../src/index.js";
@@ -69,7 +69,7 @@ describe("the webgpu backend", () => {
   });
 
   it("decodes with the state and the draw on the device: one submit and one map of the ids per token", async () => {
-    const model = await MambaForCausalLM.fromPretrained(fileURLToPath(new URL("../../../models/mamba-tiny", import.meta.url)));
+    const model = await CausalLM.fromPretrained(fileURLToPath(new URL("../../../models/mamba-tiny", import.meta.url)));
     const draw = { temperature: 0.8, topK: 20, uniforms: Float32Array.from([0.3, 0.9]) };
     const decode = async (session: Session) => {
       const decoder = await model.startDecoding(session, [[1], [2]]);

@@ -1,9 +1,9 @@
 // Kernel paths the conformance suite's small shapes do not reach (the tiled matmul with batch
 // axes, the batched matrix-vector fold, the chunked scan, workgroup reductions), each checked
 // against the CPU backend on the same graph. Shapes stay small: CI runs these on SwiftShader.
-import { lower, ops, Rng, Session, Tensor, type SymTensor } from "@densessm/core";
+import { CausalLM, lower, ops, Session, Tensor, type SymTensor } from "@densessm/core";
 import { denseFusion } from "@densessm/fusion";
-import { chunkwiseRetention, DenseGauRetNet, DenseGauRetNetConfig, parallelRetention } from "@densessm/retnet";
+import { chunkwiseRetention, DenseGauRetNetConfig, parallelRetention } from "@densessm/retnet";
 import { describe, expect, it } from "vitest";
 import { WebGpuBackend } from "../src/index.js";
 import { cpu, feedsOf, gpu, gpuBackend, graphOf, maxAbsDiff, randn } from "./helpers.js";
@@ -99,8 +99,8 @@ describe("retention and dense fusion kernels", () => {
     agree(([current, gate, ...shallow]) => denseFusion(current!, gate!, shallow), Array.from({ length: 8 }, () => randn([3, 70]))));
 
   it("keep a model's retention and dense fusion as single nodes, with no decay mask", () => {
-    const lm = new DenseGauRetNet(DenseGauRetNetConfig.fromJSON({ model_type: "llama", hidden_size: 32, query_key_dim: 8, num_attention_heads: 2, num_hidden_layers: 3, vocab_size: 13, v_factor: 1, dense_block_layers: 1 }), { rng: new Rng(3) });
-    const lowered = lower(lm.runner.parallelGraph(1, 9), (op) => gpuBackend.capabilities.ops.has(op));
+    const lm = CausalLM.fromConfig(DenseGauRetNetConfig.fromJSON({ model_type: "llama", hidden_size: 32, query_key_dim: 8, num_attention_heads: 2, num_hidden_layers: 3, vocab_size: 13, v_factor: 1, dense_block_layers: 1 }), { seed: 3 });
+    const lowered = lower(lm.sequenceGraph(1, 9), (op) => gpuBackend.capabilities.ops.has(op));
     expect(lowered.nodes.filter((n) => n.op === "retnet.parallelRetention")).toHaveLength(3);
     expect(lowered.nodes.filter((n) => n.op === "fusion.denseFusion")).toHaveLength(4);
     expect(lowered.nodes.filter((n) => n.op === "const" && n.shape.length === 3 && n.shape[1] === 9 && n.shape[2] === 9)).toEqual([]);

@@ -8,7 +8,7 @@ export * from "./tensor/shape.js";
 export { Tensor, type NestedArray } from "./tensor/tensor.js";
 
 export type { AttrValue, Attrs, Binding, Graph, Node } from "./graph/graph.js";
-export { consumers, liveNodes } from "./graph/graph.js";
+export { liveNodes } from "./graph/graph.js";
 export {
   GraphBuilder,
   SymTensor,
@@ -27,7 +27,7 @@ export { planBuffers, type BufferPlan } from "./graph/liveness.js";
 export { foldTransposes } from "./graph/rewrites.js";
 
 export * as ops from "./ops/api.js";
-export { defineOp, getOp, hasOp, listOps } from "./ops/registry.js";
+export { defineOp, getOp, listOps } from "./ops/registry.js";
 export type { CompositeOpDef, GradContext, GradRule, OpDef, PrimitiveOpDef, SourceOpDef, TypeInfo } from "./ops/registry.js";
 export { PRIMITIVE_NAMES, PRIMITIVE_OPS } from "./ops/primitives.js";
 export { hashUniform } from "./ops/random.js";
@@ -42,6 +42,8 @@ export { Rng, defaultRng, manualSeed } from "./runtime/rng.js";
 
 export { parseSafetensors, serializeSafetensors, type SafetensorsFile } from "./io/safetensors.js";
 export { readSafetensors, readSafetensorsFolder, writeFileAtomic, writeSafetensors, writeSafetensorsFolder } from "./io/files.js";
+export { blobSource, describeFile, folderSource, readJsonObject, readText, urlSource, type FileProgress, type FileSource, type FileSourceOptions, type NamedBlob, type UrlSourceOptions } from "./io/file-source.js";
+export { readWeights, SAFETENSORS, SAFETENSORS_INDEX } from "./io/weights.js";
 
 export { Module } from "./nn/module.js";
 export { Parameter } from "./nn/parameter.js";
@@ -52,11 +54,35 @@ export { AdamW, type AdamWOptions, type AdamWState } from "./optim/adamw.js";
 export { learningRateSchedule, type Decay, type ScheduleOptions } from "./optim/schedule.js";
 export { GradientAccumulator, clipGradNorm, gradNorm } from "./optim/gradients.js";
 
-export { applyRepetitionPenalty, argmax, sampleToken, type SamplingOptions } from "./sampling/sample.js";
+export { argmax } from "./sampling/argmax.js";
 export { conformanceOps, conformanceSuite } from "./conformance/suite.js";
 export { ConformanceError, opConformanceCases, type ConformanceCase, type OpConformanceSpec } from "./conformance/op-cases.js";
 export type { Ref as ReferenceTensor } from "./conformance/reference.js";
-export type { CausalLM, Decoder, ForwardMode, TokenDraw } from "./lm/causal-lm.js";
-export { GraphDecoder, type GraphDecoderOptions } from "./lm/graph-decoder.js";
+export {
+  detectModelFamily,
+  getModelFamily,
+  isPreset,
+  listModelFamilies,
+  listPresets,
+  presetConfig,
+  registerModelFamily,
+  unregisterModelFamily,
+  type ChunkOutput,
+  type CreateOptions,
+  type FamilyModel,
+  type LoadStateDictOptions,
+  type ModelConfig,
+  type ModelFamily,
+  type PositionFeeds,
+  type Preset,
+  type SequenceForm,
+  type StateSpec,
+} from "./model/family.js";
+export { CausalLM, shiftedLoss, type CausalLMOptions, type ForwardMode } from "./model/causal-lm.js";
+export { loadCausalLM, readModelConfig, type LoadOptions } from "./model/load.js";
+export { GraphDecoder, type Decoder, type GraphDecoderOptions, type TokenDraw } from "./model/decoder.js";
+export { checkTokenIds, TokenIdError } from "./model/token-ids.js";
+export { pastName, presentName } from "./model/state-names.js";
+export { concatPositions, lastPosition } from "./model/logits.js";
 export { SAMPLE_SEARCH_STEPS, type SampleAttrs } from "./ops/sample.js";
 export { parameterFiniteDifference } from "./conformance/finite-difference.js";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { deserializeGraph, DenseSSMError, FormatError, gradients, lower, ops, printGraph, serializeGraph, ShapeError, Tensor, trace, planBuffers } from "../src/index.js";
+import { deserializeGraph, DenseSSMError, FormatError, GraphBuilder, gradients, lower, ops, printGraph, serializeGraph, ShapeError, Tensor, trace, planBuffers, type Graph } from "../src/index.js";
 
 const model = () =>
   trace(({ x }) => ({ y: ops.softmax(x!.matmul(x!.transpose()).add(ops.sum(x!, -1, true)), -1).mul(2) }), { inputs: { x: { shape: [3, 4] } } });
@@ -31,6 +31,41 @@ describe("graph IR", () => {
     expect(() => deserializeGraph(JSON.stringify(h))).toThrow(/unknown op "frobnicate"/);
   });
 
+  it("holds each distinct constant once: the same dtype, shape and bytes give the same node", () => {
+    const b = new GraphBuilder();
+    const table = () => Tensor.float32([1, 2, 3, 4, 5, 6], [2, 3]); // a fresh tensor per call, as per-layer code makes it
+    const first = b.constant(table());
+    for (let layer = 0; layer < 5; layer++) expect(b.constant(table()).id).toBe(first.id);
+    expect(b.scalar(2).id).toBe(b.scalar(2).id);
+    expect(b.nodes.length).toBe(2);
+    const distinct = [
+      Tensor.float32([1, 2, 3, 4, 5, 6], [3, 2]), // same bytes, another shape
+      Tensor.int32([1, 2, 3, 4, 5, 6], [2, 3]), // same values, another dtype
+      Tensor.float32([1, 2, 3, 4, 5, 7], [2, 3]), // one element differs
+      Tensor.float32([1, 2, 3, 4, 5, 6], [2, 3]).to("float16"),
+      Tensor.scalar(-0),
+      Tensor.scalar(0),
+    ];
+    for (const t of distinct) b.constant(t);
+    expect(b.nodes.length).toBe(2 + distinct.length);
+    expect(b.constant(Tensor.scalar(-0)).id).toBe(b.nodes.length - 2);
+  });
+
+  it("shares constants across layers in traced graphs and keeps them shared through lowering and autodiff", () => {
+    const mask = () => Tensor.float32(Array.from({ length: 16 }, (_, i) => (i % 5 === 0 ? 1 : 0.5)), [4, 4]);
+    const g = trace(
+      ({ x }, b) => {
+        let h = x!;
+        for (let layer = 0; layer < 3; layer++) h = h.matmul(b.constant(mask())).tanh();
+        return { loss: h.sum() };
+      },
+      { inputs: { x: { shape: [2, 4] } } },
+    );
+    const masks = (graph: Graph) => graph.nodes.filter((n) => n.op === "const" && n.shape.join() === "4,4").length;
+    expect(masks(g)).toBe(1);
+    expect(masks(lower(gradients(g, { loss: "loss", inputs: ["x"] }), () => false))).toBe(1);
+  });
+
   it("lowers composites a backend lacks into primitives only", () => {
     const lowered = lower(model(), (op) => op !== "softmax");
     expect(lowered.nodes.some((n) => n.op === "softmax")).toBe(false);
@@ -38,13 +73,16 @@ describe("graph IR", () => {
     expect(lower(model(), () => true).nodes.some((n) => n.op === "softmax")).toBe(true);
   });
 
-  it("plans buffer reuse: intermediates are released after their last reader, outputs never", () => {
+  it("plans buffer reuse: intermediates are released after their last reader; inputs, constants and outputs never", () => {
     const g = model();
-    const plan = planBuffers(g);
-    const released = plan.releaseAfter.flat();
-    expect(released).not.toContain(g.outputs[0]!.id);
-    expect(released).not.toContain(g.inputs[0]!.id);
-    expect(released.length).toBeGreaterThan(2);
+    expect(g.nodes.map((n) => n.op)).toEqual(["input", "permute", "matmul", "sum", "add", "softmax", "const", "mul"]);
+    // %1 (xᵀ) is last read by the matmul (step 2), %2 and %3 by the add (4), %4 by softmax (5), %5 by
+    // the mul (7). x (%0), the constant 2 (%6) and the output y (%7) are never released.
+    expect(planBuffers(g).releaseAfter).toEqual([[], [], [1], [], [2, 3], [4], [], [5]]);
+    // With the transpose as a view of x, it lives in x's storage, which is never released.
+    const aliased = planBuffers(g, (n) => n.op === "permute");
+    expect(aliased.storageOf).toEqual([0, 0, 2, 3, 4, 5, 6, 7]);
+    expect(aliased.releaseAfter).toEqual([[], [], [], [], [2, 3], [4], [], [5]]);
   });
 
   it("names the op and shapes on bad model code", () => {

@@ -41,27 +41,14 @@ export class SelectiveTransition extends Module {
     super();
     const { sourceDim, targetDim, inputDim, rng } = options;
     this.projection = options.projection ?? { kind: "identity" };
-    switch (this.projection.kind) {
-      case "identity":
-        if (sourceDim !== targetDim) throw new DenseSSMError(`SelectiveTransition: an identity projection needs sourceDim === targetDim, got ${sourceDim} and ${targetDim}`);
-        this.proj = undefined;
-        break;
-      case "linear":
-        this.proj = new Linear(sourceDim, targetDim, { bias: false, rng });
-        break;
-      case "mlp":
-        this.proj = new HiddenProjection(sourceDim, Math.max(1, Math.floor(sourceDim / this.projection.midRatio)), targetDim, { rng });
-        break;
-      default:
-        throw new DenseSSMError(`SelectiveTransition: unknown projection ${JSON.stringify(this.projection)}`);
-    }
+    this.proj = transitionProjection(this.projection, sourceDim, targetDim, rng);
     const mid = options.gateMidRatio ?? 32;
     this.select = new HiddenProjection(inputDim, Math.max(1, Math.floor(inputDim / mid)), targetDim, { rng });
   }
 
   /** SiLU(select(x)): the gate computed from the current layer's input. */
   gate(current: SymTensor): SymTensor {
-    return ops.silu(this.select.forward(current));
+    return selectiveGate(this.select, current);
   }
 
   /** proj(h): a shallow state in the target space. */
@@ -80,7 +67,29 @@ export class SelectiveTransition extends Module {
   }
 }
 
-/** gate ⊙ h for a gate MLP owned elsewhere (for checkpoints that name the MLP directly, e.g. `k_select`). */
+/**
+ * proj of φ: nothing for identity (which needs sourceDim === targetDim), a Linear, or a bottleneck
+ * MLP. For models that apply the transition's pieces over axes of their own (e.g. DenseMamba's E × N
+ * hidden states), so they build the same parameters SelectiveTransition would.
+ */
+export function transitionProjection(spec: ProjectionSpec, sourceDim: number, targetDim: number, rng?: Rng): Linear | HiddenProjection | undefined {
+  switch (spec.kind) {
+    case "identity":
+      if (sourceDim !== targetDim) throw new DenseSSMError(`SelectiveTransition: an identity projection needs sourceDim === targetDim, got ${sourceDim} and ${targetDim}`);
+      return undefined;
+    case "linear":
+      return new Linear(sourceDim, targetDim, { bias: false, rng });
+    case "mlp":
+      return new HiddenProjection(sourceDim, Math.max(1, Math.floor(sourceDim / spec.midRatio)), targetDim, { rng });
+    default:
+      throw new DenseSSMError(`SelectiveTransition: unknown projection ${JSON.stringify(spec)}`);
+  }
+}
+
+/**
+ * The gate SiLU(select(x)) alone (not applied to any state), for a gate MLP owned elsewhere: for
+ * checkpoints that name the MLP directly, e.g. `k_select`. Multiply shallow states by it yourself.
+ */
 export function selectiveGate(select: HiddenProjection, current: SymTensor): SymTensor {
   return ops.silu(select.forward(current));
 }

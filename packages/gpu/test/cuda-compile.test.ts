@@ -6,10 +6,10 @@
 // cannot run: it says so loudly and is skipped (never counted as passed); on CI it fails instead.
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { conformanceSuite, ops, Parameter, Session, trace } from "@densessm/core";
+import { CausalLM, conformanceSuite, ops, Parameter, Session, trace } from "@densessm/core";
 import { fusionConformance } from "@densessm/fusion";
-import { MambaForCausalLM } from "@densessm/mamba";
-import { loadCausalLM, retentionConformance } from "@densessm/retnet";
+import "@densessm/mamba"; // registers the families of the fixtures
+import { retentionConformance } from "@densessm/retnet";
 import { describe, expect, it } from "vitest";
 import { allPrograms, definedKernels, InterpreterBackend } from "../src/index.js";
 import { findCudaCompiler } from "./cuda-compiler.js";
@@ -24,7 +24,7 @@ async function specializeEverything(): Promise<void> {
   for (const c of [...conformanceSuite(), ...retentionConformance(), ...fusionConformance()]) await c.run(plain);
   const models = fileURLToPath(new URL("../../../models/", import.meta.url));
   const ids = (dir: string) => (JSON.parse(readFileSync(`${models}${dir}/case.json`, "utf8")) as { input_ids: number[][] }).input_ids;
-  for (const [lm, input] of [[await MambaForCausalLM.fromPretrained(`${models}mamba-tiny`), ids("mamba-tiny")], [await loadCausalLM(`${models}dense-gau-retnet-tiny`), ids("dense-gau-retnet-tiny")]] as const) {
+  for (const [lm, input] of [[await CausalLM.fromPretrained(`${models}mamba-tiny`), ids("mamba-tiny")], [await CausalLM.fromPretrained(`${models}dense-gau-retnet-tiny`), ids("dense-gau-retnet-tiny")]] as const) {
     for (const mode of ["parallel", "chunkwise", "recurrent"] as const) await lm.logits(plain, input, mode);
     const decoder = await lm.startDecoding(plain, [[1], [2]]);
     await decoder.step([...(await decoder.sample({ temperature: 0.8, topK: 5, topP: 0.9, uniforms: Float32Array.from([0.2, 0.7]) }))], { uniforms: new Float32Array(2) });

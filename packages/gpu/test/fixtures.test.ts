@@ -2,8 +2,9 @@
 // executor on the interpreter runtime, in every forward form, to 1e-4: the bar every backend meets.
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { MambaForCausalLM } from "@densessm/mamba";
-import { DenseGauRetNet, loadCausalLM } from "@densessm/retnet";
+import { CausalLM } from "@densessm/core";
+import "@densessm/mamba"; // registers the families of the fixtures
+import "@densessm/retnet";
 import { describe, expect, it } from "vitest";
 import { interp, maxAbsDiff } from "./helpers.js";
 
@@ -18,7 +19,7 @@ const readCase = (dir: string): Case => JSON.parse(readFileSync(`${models}${dir}
 
 describe("mamba-tiny fixture on gpu-interpreter", async () => {
   const c = readCase("mamba-tiny");
-  const model = await MambaForCausalLM.fromPretrained(`${models}mamba-tiny`);
+  const model = await CausalLM.fromPretrained(`${models}mamba-tiny`);
   for (const mode of ["parallel", "chunkwise", "recurrent"] as const) {
     it(`${mode} logits match the reference to 1e-4`, async () => {
       const logits = await model.logits(interp, c.input_ids, mode);
@@ -31,7 +32,7 @@ describe("mamba-tiny fixture on gpu-interpreter", async () => {
 
 describe("dense-gau-retnet-tiny fixture on gpu-interpreter", async () => {
   const c = readCase("dense-gau-retnet-tiny");
-  const lm = await loadCausalLM(`${models}dense-gau-retnet-tiny`);
+  const lm = await CausalLM.fromPretrained(`${models}dense-gau-retnet-tiny`);
   for (const mode of ["parallel", "chunkwise", "recurrent"] as const) {
     it(`${mode} logits match the reference to 1e-4`, async () => {
       const logits = await lm.logits(interp, c.input_ids, mode);
@@ -41,8 +42,8 @@ describe("dense-gau-retnet-tiny fixture on gpu-interpreter", async () => {
     });
   }
   it("chunkwise logits in chunks of 4 (state carried across chunks) match the reference to 1e-4", async () => {
-    const retnet = await DenseGauRetNet.fromPretrained(`${models}dense-gau-retnet-tiny`);
-    const logits = await retnet.runner.logits(interp, c.input_ids, "chunkwise", { chunkSize: 4 });
+    const retnet = await CausalLM.fromPretrained(`${models}dense-gau-retnet-tiny`, { chunkSize: 4 });
+    const logits = await retnet.logits(interp, c.input_ids, "chunkwise");
     expect(maxAbsDiff(logits.toFloat32(), c.logits_parallel.flat(2))).toBeLessThanOrEqual(1e-4);
   });
 });

@@ -1,9 +1,9 @@
 // Every GPU kernel in the interpreter (debug mode) against backend-cpu on the same graph, on small
 // shapes that include sizes that are not multiples of the tile or workgroup, forward and through
 // gradient graphs (every op's backward is more graph, so it runs these same kernels).
-import { gradients, lower, ops, Parameter, Rng, Session, Tensor, trace, type SymTensor } from "@densessm/core";
+import { CausalLM, gradients, lower, ops, Parameter, Session, Tensor, trace, type SymTensor } from "@densessm/core";
 import { denseFusion } from "@densessm/fusion";
-import { chunkwiseRetention, DenseGauRetNet, DenseGauRetNetConfig, parallelRetention } from "@densessm/retnet";
+import { chunkwiseRetention, DenseGauRetNetConfig, parallelRetention } from "@densessm/retnet";
 import { describe, expect, it } from "vitest";
 import { InterpreterBackend } from "../src/index.js";
 import { agree, cpu, feedsOf, graphOf, interp, interpreterBackend, maxAbsDiff, randn } from "./helpers.js";
@@ -123,8 +123,8 @@ describe("retention and dense fusion kernels", () => {
     agree(([current, gate, ...shallow]) => denseFusion(current!, gate!, shallow), Array.from({ length: 8 }, () => randn([3, 70]))));
 
   it("keep a model's retention and dense fusion as single nodes, with no decay mask", () => {
-    const lm = new DenseGauRetNet(DenseGauRetNetConfig.fromJSON({ model_type: "llama", hidden_size: 32, query_key_dim: 8, num_attention_heads: 2, num_hidden_layers: 3, vocab_size: 13, v_factor: 1, dense_block_layers: 1 }), { rng: new Rng(3) });
-    const lowered = lower(lm.runner.parallelGraph(1, 9), (op) => interpreterBackend.capabilities.ops.has(op));
+    const lm = CausalLM.fromConfig(DenseGauRetNetConfig.fromJSON({ model_type: "llama", hidden_size: 32, query_key_dim: 8, num_attention_heads: 2, num_hidden_layers: 3, vocab_size: 13, v_factor: 1, dense_block_layers: 1 }), { seed: 3 });
+    const lowered = lower(lm.sequenceGraph(1, 9), (op) => interpreterBackend.capabilities.ops.has(op));
     expect(lowered.nodes.filter((n) => n.op === "retnet.parallelRetention")).toHaveLength(3);
     expect(lowered.nodes.filter((n) => n.op === "fusion.denseFusion")).toHaveLength(4);
     expect(lowered.nodes.filter((n) => n.op === "const" && n.shape.length === 3 && n.shape[1] === 9 && n.shape[2] === 9)).toEqual([]);

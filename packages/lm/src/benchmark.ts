@@ -1,6 +1,5 @@
-import { gradients, selectOutputs, Session, Tensor, type CausalLM } from "@densessm/core";
-import { createModel, loadModel } from "./models.js";
-import { isPreset, presetConfig } from "./presets.js";
+import { CausalLM, Session, Tensor } from "@densessm/core";
+import { createModel } from "./model-spec.js";
 
 export interface BenchmarkOptions {
   /** A preset, a config.json path or a model folder (random weights for presets and configs). */
@@ -29,11 +28,11 @@ export interface BenchmarkReport {
   residentBytes: number;
 }
 
+/** A model folder loads its weights; a preset or a config.json gets random ones. */
 async function modelFor(spec: string, vocab: number): Promise<CausalLM> {
-  if (isPreset(spec)) return createModel(presetConfig(spec, vocab));
-  const { stat, readFile } = await import("node:fs/promises");
-  if ((await stat(spec)).isDirectory()) return loadModel(spec);
-  return createModel({ ...(JSON.parse(await readFile(spec, "utf8")) as Record<string, unknown>), vocab_size: vocab });
+  const { stat } = await import("node:fs/promises");
+  const isFolder = await stat(spec).then((s) => s.isDirectory(), () => false);
+  return isFolder ? CausalLM.fromPretrained(spec) : createModel(spec, vocab);
 }
 
 /** Training and decoding throughput of one model on one backend, measured after a warm-up. */
@@ -44,11 +43,11 @@ export async function benchmark(options: BenchmarkOptions): Promise<BenchmarkRep
   const decodeTokens = options.decodeTokens ?? 32;
   const lm = await modelFor(options.model, options.vocabSize ?? 1024);
   const session = await Session.create(options.backend);
-  session.setParameters(lm.module.namedParameters());
+  lm.bind(session);
   const vocab = Math.min(lm.vocabSize, options.vocabSize ?? lm.vocabSize);
   const ids = Tensor.int32(Array.from({ length: batch * len }, (_, i) => (i * 7919 + 13) % vocab), [batch, len]);
 
-  const graph = gradients(selectOutputs(lm.lossGraph(batch, len), ["loss"]), { loss: "loss" });
+  const graph = lm.trainGraph(batch, len);
   await session.run(graph, { input_ids: ids, labels: ids }); // warm-up: compile, JIT
   let start = performance.now();
   for (let s = 0; s < steps; s++) await session.run(graph, { input_ids: ids, labels: ids });

@@ -1,4 +1,4 @@
-import { DenseSSMError, Rng, sampleToken, type CausalLM, type Session, type TokenDraw } from "@densessm/core";
+import { DenseSSMError, Rng, type CausalLM, type Session, type TokenDraw } from "@densessm/core";
 import { DecodeStream, type Tokenizer } from "@densessm/tokenizer";
 
 export interface GenerateOptions {
@@ -8,6 +8,7 @@ export interface GenerateOptions {
   temperature?: number;
   topK?: number;
   topP?: number;
+  /** > 1 discourages tokens already in the row, prompt included (applied on the backend). */
   repetitionPenalty?: number;
   /** Seed of the sampler (default 0): the same seed gives the same text. */
   seed?: number;
@@ -28,38 +29,32 @@ export interface GeneratedToken {
  * shortest prompt's length, and longer prompts feed their remaining tokens during the first
  * decoding steps (no padding enters any row's state).
  *
- * Tokens are drawn on the backend (`ops.sample`, in the same graph run as the decoding step), so
- * each step reads back one id per row. A repetition penalty needs each row's history, so with one
- * the logits are read back and sampled on the host (`sampleToken`).
+ * Tokens are drawn on the backend (`ops.sample`, in the same graph run as the decoding step, after
+ * the repetition penalty when there is one), so each step reads back one id per row.
  */
 export async function* generateTokens(lm: CausalLM, session: Session, prompts: readonly (readonly number[])[], options: GenerateOptions & { vocabSize?: number; eosTokenId?: number } = {}): AsyncGenerator<GeneratedToken> {
   const maxNew = options.maxNewTokens ?? 64;
   if (!Number.isInteger(maxNew) || maxNew < 0) throw new DenseSSMError(`maxNewTokens must be a non-negative integer, got ${maxNew}`);
   if (prompts.length === 0 || prompts.some((p) => p.length === 0)) throw new DenseSSMError("generate: every prompt needs at least one token (add a BOS token for empty text)");
-  const vocab = Math.min(options.vocabSize ?? lm.vocabSize, lm.vocabSize);
   const rng = new Rng(options.seed ?? 0);
-  const onHost = (options.repetitionPenalty ?? 1) !== 1;
   const draw = (): TokenDraw => ({
     temperature: options.temperature ?? 0,
     topK: options.topK ?? 0,
     topP: options.topP ?? 1,
-    vocabSize: vocab,
+    repetitionPenalty: options.repetitionPenalty ?? 1,
+    vocabSize: Math.min(options.vocabSize ?? lm.vocabSize, lm.vocabSize),
     uniforms: Float32Array.from(prompts, () => rng.uniform()),
   });
   const shortest = Math.min(...prompts.map((p) => p.length));
   const position = prompts.map(() => shortest);
   const produced = prompts.map(() => 0);
-  const history = prompts.map((p) => [...p]);
   const done = prompts.map(() => maxNew === 0);
   options.signal?.throwIfAborted();
   const decoder = await lm.startDecoding(session, prompts.map((p) => p.slice(0, shortest)));
   try {
-    let drawn = onHost ? undefined : await decoder.sample(draw());
+    let drawn = await decoder.sample(draw());
     while (!done.every(Boolean)) {
       options.signal?.throwIfAborted();
-      const logits = drawn ? undefined : await decoder.logits();
-      const width = logits?.shape[1] ?? 0;
-      const all = logits?.toFloat32();
       const sampled: GeneratedToken[] = [];
       const next = prompts.map((prompt, row) => {
         const at = position[row]!;
@@ -68,16 +63,14 @@ export async function* generateTokens(lm: CausalLM, session: Session, prompts: r
           return prompt[at]!; // still feeding the prompt
         }
         if (done[row]) return 0; // finished rows idle; what they compute is ignored
-        const token = drawn ? drawn[row]! : sampleToken(all!.subarray(row * width, row * width + vocab), { ...options, previous: history[row]!, rng });
-        history[row]!.push(token);
+        const token = drawn[row]!;
         sampled.push({ row, token });
         if (++produced[row]! >= maxNew || (options.stopAtEos !== false && token === options.eosTokenId)) done[row] = true;
         return token;
       });
       yield* sampled;
       if (done.every(Boolean)) break;
-      if (onHost) await decoder.step(next);
-      else drawn = await decoder.step(next, draw());
+      drawn = await decoder.step(next, draw());
     }
   } finally {
     decoder.dispose();

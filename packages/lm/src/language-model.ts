@@ -1,18 +1,13 @@
-import { DenseSSMError, Session, type CausalLM } from "@densessm/core";
-import { fromPretrained as loadTokenizer, type Tokenizer } from "@densessm/tokenizer";
-import { resolveModelDir } from "./checkpoint.js";
+import { Session, type CausalLM, type FileProgress } from "@densessm/core";
+import type { Tokenizer } from "@densessm/tokenizer";
 import { evaluatePerplexity, type PerplexityOptions, type PerplexityReport } from "./evaluate.js";
 import { generateText, type GenerateOptions, type TextPiece } from "./generate.js";
-import { assertVocabularyFits, loadModel } from "./models.js";
+import { assertVocabularyFits, loadPretrained, type ModelSource, type PretrainedOptions } from "./pretrained.js";
 
-export interface LoadProgress {
-  status: "loading" | "done";
-  /** What is being loaded: "model", "tokenizer" or "backend". */
-  item: string;
-  path: string;
-}
+/** Loading progress: each file as it is read or downloaded, then the model ready on its backend. */
+export type LoadProgress = FileProgress | { readonly status: "ready"; readonly model: string; readonly backend: string };
 
-export interface FromPretrainedOptions {
+export interface FromPretrainedOptions extends Omit<PretrainedOptions, "onProgress"> {
   /** Backend name (default: the best available). */
   backend?: string;
   onProgress?: (event: LoadProgress) => void;
@@ -32,27 +27,17 @@ export class LanguageModel {
     readonly session: Session,
   ) {
     assertVocabularyFits(lm, tokenizer.vocabSize, "LanguageModel");
-    session.setParameters(lm.module.namedParameters());
+    lm.bind(session);
   }
 
-  /** Loads a model folder, or a training run's latest checkpoint, with the tokenizer saved beside it. */
-  static async fromPretrained(path: string, options: FromPretrainedOptions = {}): Promise<LanguageModel> {
-    const progress = options.onProgress ?? (() => {});
-    const dir = await resolveModelDir(path);
-    progress({ status: "loading", item: "model", path: dir });
-    const lm = await loadModel(dir);
-    progress({ status: "done", item: "model", path: dir });
-    progress({ status: "loading", item: "tokenizer", path: dir });
-    let tokenizer: Tokenizer;
-    try {
-      tokenizer = await loadTokenizer(dir);
-    } catch (e) {
-      throw new DenseSSMError(`${dir}: no usable tokenizer beside the model (${(e as Error).message})`);
-    }
-    progress({ status: "done", item: "tokenizer", path: dir });
-    progress({ status: "loading", item: "backend", path: options.backend ?? "best available" });
+  /**
+   * Loads a model folder, a training run's latest checkpoint, a URL of a model folder, or picked
+   * files (any `ModelSource`), with the tokenizer saved beside it, onto a backend.
+   */
+  static async fromPretrained(source: ModelSource, options: FromPretrainedOptions = {}): Promise<LanguageModel> {
+    const { lm, tokenizer } = await loadPretrained(source, options);
     const session = await Session.create(options.backend);
-    progress({ status: "done", item: "backend", path: session.backend.name });
+    options.onProgress?.({ status: "ready", model: lm.family, backend: session.backend.name });
     return new LanguageModel(lm, tokenizer, session);
   }
 

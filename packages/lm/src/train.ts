@@ -1,30 +1,27 @@
 import {
   AdamW,
+  CausalLM,
   clipGradNorm,
   DenseSSMError,
   DROPOUT_SEED_INPUT,
   GradientAccumulator,
-  gradients,
   gradName,
   learningRateSchedule,
-  selectOutputs,
   Session,
   Tensor,
-  type CausalLM,
   type Decay,
-  type Graph,
   writeFileAtomic,
 } from "@densessm/core";
 import { fromPretrained as loadTokenizer, loadTokenizer as loadTokenizerFile, trainTokenizer, type Tokenizer } from "@densessm/tokenizer";
 import { readTrainingState, resolveModelDir, writeCheckpoint, type EvaluationEntry, type HistoryEntry, type TrainingState } from "./checkpoint.js";
 import { BatchSampler, evaluationBatches, readCorpus, splitTokens } from "./data.js";
-import { assertVocabularyFits, createModel, loadModel } from "./models.js";
+import { createModel, type ModelSpec } from "./model-spec.js";
 import { lossCurveSvg } from "./plot.js";
-import { isPreset, presetConfig } from "./presets.js";
+import { assertVocabularyFits } from "./pretrained.js";
 
 export interface TrainOptions {
-  /** A preset name (see PRESETS), a config.json path, or a config object. */
-  model: string | Record<string, unknown>;
+  /** A preset name (a registered family's; see core's `listPresets`), a config.json path, or a config object. */
+  model: ModelSpec;
   /** Text files or folders of them. */
   data: readonly string[];
   /** The run folder: checkpoints, the loss curve, the final model. */
@@ -122,30 +119,11 @@ function resolved(o: TrainOptions) {
 }
 type RunOptions = ReturnType<typeof resolved>;
 
-async function modelConfig(model: RunOptions["model"], vocabSize: number): Promise<Record<string, unknown>> {
-  if (typeof model !== "string") return { ...model, vocab_size: vocabSize };
-  if (isPreset(model)) return presetConfig(model, vocabSize);
-  const { readFile } = await import("node:fs/promises");
-  let json: Record<string, unknown>;
-  try {
-    json = JSON.parse(await readFile(model, "utf8")) as Record<string, unknown>;
-  } catch (e) {
-    throw new DenseSSMError(`--model ${model} is neither a preset nor a readable config.json (${(e as Error).message})`);
-  }
-  return { ...json, vocab_size: vocabSize };
-}
-
-/** forward + backward as one graph: the loss and a gradient per parameter. */
-function trainingGraph(lm: CausalLM, batch: number, length: number): Graph {
-  return gradients(selectOutputs(lm.lossGraph(batch, length), ["loss"]), { loss: "loss" });
-}
-
 /** Mean validation loss over fixed consecutive windows (the same windows every time). */
 export async function validationLoss(lm: CausalLM, session: Session, batches: readonly Tensor[]): Promise<number> {
   let total = 0;
   for (const ids of batches) {
-    const graph = selectOutputs(lm.lossGraph(ids.shape[0]!, ids.shape[1]!), ["loss"]);
-    total += (await session.run(graph, { input_ids: ids, labels: ids })).loss!.item();
+    total += (await session.run(lm.lossGraph(ids.shape[0]!, ids.shape[1]!), { input_ids: ids, labels: ids })).loss!.item();
   }
   return total / batches.length;
 }
@@ -169,13 +147,13 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     const saved = state.options as unknown as TrainOptions;
     run = resolved({ ...saved, steps: options.steps ?? saved.steps, backend: options.backend ?? saved.backend });
     if (options.tokenizer && options.tokenizer !== run.tokenizer) throw new DenseSSMError(`--tokenizer ${options.tokenizer} differs from the run's (${String(run.tokenizer ?? "trained on the corpus")}): a resumed run keeps its tokenizer`);
-    lm = await loadModel(dir);
+    lm = await CausalLM.fromPretrained(dir);
     tokenizer = await loadTokenizer(dir);
   } else {
     run = resolved(options);
     const corpusForTokenizer = run.tokenizer ? undefined : (await readCorpus(run.data)).text;
     tokenizer = run.tokenizer ? await loadTokenizerFile(run.tokenizer) : trainTokenizer(corpusForTokenizer!, { vocabSize: run.vocabSize });
-    lm = createModel(await modelConfig(run.model, tokenizer.vocabSize), run.seed);
+    lm = await createModel(run.model, tokenizer.vocabSize, run.seed);
   }
   assertVocabularyFits(lm, tokenizer.vocabSize, "train");
 
@@ -188,11 +166,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
   const session = await Session.create(run.backend);
   const params = lm.module.namedParameters();
-  session.setParameters(params);
+  lm.bind(session);
   const optimizer = new AdamW(params, { lr: run.lr, weightDecay: run.weightDecay });
   if (optimizerState) optimizer.loadStateDict(optimizerState);
   const schedule = learningRateSchedule({ peakLr: run.lr, warmupSteps: run.warmupSteps, totalSteps: run.steps, decay: run.schedule, minLr: run.minLr });
-  const graph = trainingGraph(lm, run.batchSize, run.seqLen);
+  const graph = lm.trainGraph(run.batchSize, run.seqLen);
   const usesDropout = graph.inputs.some((b) => b.name === DROPOUT_SEED_INPUT);
   // Parameters the loss does not reach (e.g. a dense gate of the first layer) get no gradient.
   const trained = params.filter(([name]) => graph.outputs.some((o) => o.name === gradName(name)));

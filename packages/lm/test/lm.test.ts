@@ -2,17 +2,17 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CpuBackend } from "@densessm/backend-cpu";
-import { Session } from "@densessm/core";
+import { CausalLM, listPresets, presetConfig, Session } from "@densessm/core";
 import { trainTokenizer } from "@densessm/tokenizer";
 import { describe, expect, it } from "vitest";
-import { BatchSampler, LanguageModel, PRESETS, createModel, evaluatePerplexity, generateTokens, presetConfig, splitTokens } from "../src/index.js";
+import { BatchSampler, LanguageModel, evaluatePerplexity, generateTokens, splitTokens } from "../src/index.js";
 
 const corpus = "To be, or not to be, that is the question: whether 'tis nobler in the mind to suffer the slings and arrows of outrageous fortune. ".repeat(20);
 const tokenizer = trainTokenizer(corpus, { vocabSize: 300 });
 const session = new Session(new CpuBackend());
 
 describe.each(["dense-retnet-tiny", "dense-mamba-tiny"] as const)("%s (random weights)", (preset) => {
-  const lm = createModel({ ...presetConfig(preset, tokenizer.vocabSize), ...(preset === "dense-retnet-tiny" ? { hidden_size: 32, query_key_dim: 16, num_hidden_layers: 2 } : { d_model: 32, n_layer: 2 }) }, 3);
+  const lm = CausalLM.fromConfig({ ...presetConfig(preset, tokenizer.vocabSize), ...(preset === "dense-retnet-tiny" ? { hidden_size: 32, query_key_dim: 16, num_hidden_layers: 2 } : { d_model: 32, n_layer: 2 }) }, { seed: 3 });
   const model = new LanguageModel(lm, tokenizer, session);
 
   it("generates the same tokens for a prompt alone or in a batch of unequal prompts", async () => {
@@ -71,7 +71,11 @@ describe.each(["dense-retnet-tiny", "dense-mamba-tiny"] as const)("%s (random we
 
 describe("presets", () => {
   it("build every family, with dense and plain variants of near-equal size", () => {
-    const sizes = Object.fromEntries(Object.keys(PRESETS).map((name) => [name, createModel(presetConfig(name, 1024)).module.numParameters()]));
+    const presets = listPresets();
+    expect(presets.map((p) => `${p.family}:${p.name}`).sort()).toEqual(
+      ["dense-gau-retnet:dense-retnet-small", "dense-gau-retnet:dense-retnet-tiny", "mamba:dense-mamba-small", "mamba:dense-mamba-tiny", "mamba:mamba-small", "mamba:mamba-tiny", "retnet:retnet-small", "retnet:retnet-tiny"],
+    );
+    const sizes = Object.fromEntries(presets.map(({ name }) => [name, CausalLM.fromConfig(presetConfig(name, 1024)).numParameters()]));
     expect(Math.abs(sizes["dense-retnet-tiny"]! / sizes["retnet-tiny"]! - 1)).toBeLessThan(0.05);
     expect(Math.abs(sizes["dense-mamba-tiny"]! / sizes["mamba-tiny"]! - 1)).toBeLessThan(0.05);
     expect(() => presetConfig("gpt-5", 10)).toThrow(/unknown model preset "gpt-5"/);
@@ -88,7 +92,7 @@ describe("data", () => {
   });
 
   it("refuses a tokenizer larger than the model's vocabulary", async () => {
-    const small = createModel(presetConfig("mamba-tiny", 100));
+    const small = CausalLM.fromConfig(presetConfig("mamba-tiny", 100));
     expect(() => new LanguageModel(small, tokenizer, session)).toThrow(/tokenizer has 300 tokens but the model's vocabulary is 100/);
     await expect(LanguageModel.fromPretrained(await mkdtemp(join(tmpdir(), "empty-")))).rejects.toThrow(/neither a model folder/);
   });

@@ -1,18 +1,21 @@
-import { FormatError } from "@densessm/core";
+import { FormatError, type ModelConfig } from "@densessm/core";
 
 // The model configuration, read from either config.json form:
 //  - state-spaces/mamba (`MambaConfig` in mamba_ssm/models/config_mamba.py): d_model, n_layer,
-//    vocab_size, ssm_cfg {d_state, d_conv, expand, dt_rank, ...}, rms_norm, residual_in_fp32,
-//    fused_add_norm, pad_vocab_size_multiple, tie_embeddings;
+//    vocab_size, ssm_cfg {d_state, d_conv, expand, dt_rank, ...}, rms_norm, pad_vocab_size_multiple,
+//    tie_embeddings;
 //  - Hugging Face transformers (`MambaConfig`, model_type "mamba"): hidden_size,
 //    num_hidden_layers, state_size, conv_kernel, expand, time_step_rank, use_bias, use_conv_bias,
 //    layer_norm_epsilon, tie_word_embeddings, ...
 // and written back in the state-spaces form, with a `dense` section when the model is a DenseMamba.
+// `residual_in_fp32` and `fused_add_norm` only choose how the official code computes the same
+// values (we compute in float32 throughout), so they are neither read nor written.
 
 /** How a DenseMamba layer fuses its predecessors (see README.md, "DenseMamba"). */
 export type DenseFuseTarget = "state" | "input";
 export type DenseProjection = "identity" | "linear" | "mlp";
 export type DenseGateGranularity = "channel" | "state";
+export type DenseGateInit = "zero" | "default";
 
 export interface DenseOptions {
   /** How many preceding layers feed each layer (the paper's m). */
@@ -31,36 +34,6 @@ export interface DenseOptions {
   readonly gateInit: DenseGateInit;
 }
 
-export type DenseGateInit = "zero" | "default";
-
-export interface MambaConfigOptions {
-  dModel: number;
-  nLayer: number;
-  vocabSize: number;
-  padVocabSizeMultiple?: number;
-  dState?: number;
-  dConv?: number;
-  expand?: number;
-  /** ceil(d_model / 16) when "auto" or not given. */
-  dtRank?: number | "auto";
-  dtMin?: number;
-  dtMax?: number;
-  dtInitFloor?: number;
-  dtScale?: number;
-  dtInit?: "random" | "constant";
-  convBias?: boolean;
-  bias?: boolean;
-  rmsNorm?: boolean;
-  normEpsilon?: number;
-  residualInFp32?: boolean;
-  fusedAddNorm?: boolean;
-  tieEmbeddings?: boolean;
-  initializerRange?: number;
-  /** Tokens per scan chunk in full-sequence mode (ours; peak scan memory is B·E·chunk·N). */
-  scanChunkSize?: number;
-  dense?: Partial<DenseOptions> | undefined;
-}
-
 export const DENSE_DEFAULTS: DenseOptions = {
   m: 2,
   fuse: "state",
@@ -71,59 +44,73 @@ export const DENSE_DEFAULTS: DenseOptions = {
   gateInit: "zero",
 };
 
-export class MambaConfig {
-  readonly dModel: number;
-  readonly nLayer: number;
-  readonly vocabSize: number;
-  readonly padVocabSizeMultiple: number;
-  readonly dState: number;
-  readonly dConv: number;
-  readonly expand: number;
-  readonly dtRank: number;
-  readonly dtRankAuto: boolean;
-  readonly dtMin: number;
-  readonly dtMax: number;
-  readonly dtInitFloor: number;
-  readonly dtScale: number;
-  readonly dtInit: "random" | "constant";
-  readonly convBias: boolean;
-  readonly bias: boolean;
-  readonly rmsNorm: boolean;
-  readonly normEpsilon: number;
-  readonly residualInFp32: boolean;
-  readonly fusedAddNorm: boolean;
-  readonly tieEmbeddings: boolean;
-  readonly initializerRange: number;
-  readonly scanChunkSize: number;
-  readonly dense: DenseOptions | undefined;
+type Check = (value: unknown, key: string) => unknown;
 
-  constructor(o: MambaConfigOptions) {
-    this.dModel = positiveInt(o.dModel, "d_model");
-    this.nLayer = positiveInt(o.nLayer, "n_layer");
-    this.vocabSize = positiveInt(o.vocabSize, "vocab_size");
-    this.padVocabSizeMultiple = positiveInt(o.padVocabSizeMultiple ?? 8, "pad_vocab_size_multiple");
-    this.dState = positiveInt(o.dState ?? 16, "d_state");
-    this.dConv = positiveInt(o.dConv ?? 4, "d_conv");
-    this.expand = positiveNumber(o.expand ?? 2, "expand");
+/**
+ * Every option once: its key in each file form (a dotted path into the state-spaces form, `null`
+ * where the Hugging Face form has no such key), its default and its check. Parsing, defaults,
+ * `options()` and `toJSON()` are all driven by this table.
+ */
+const FIELDS = {
+  dModel: { ss: "d_model", hf: "hidden_size", check: positiveInt },
+  nLayer: { ss: "n_layer", hf: "num_hidden_layers", check: positiveInt },
+  vocabSize: { ss: "vocab_size", hf: "vocab_size", check: positiveInt },
+  // transformers sizes the embedding to vocab_size exactly.
+  padVocabSizeMultiple: { ss: "pad_vocab_size_multiple", hf: null, hfValue: 1, default: 8, check: positiveInt },
+  dState: { ss: "ssm_cfg.d_state", hf: "state_size", default: 16, check: positiveInt },
+  dConv: { ss: "ssm_cfg.d_conv", hf: "conv_kernel", default: 4, check: positiveInt },
+  expand: { ss: "ssm_cfg.expand", hf: "expand", default: 2, check: positiveNumber },
+  /** ceil(d_model / 16) when "auto". */
+  dtRank: { ss: "ssm_cfg.dt_rank", hf: "time_step_rank", default: "auto", check: (v: unknown, k: string) => (v === "auto" ? v : positiveInt(v, k)) },
+  dtMin: { ss: "ssm_cfg.dt_min", hf: "time_step_min", default: 0.001, check: positiveNumber },
+  dtMax: { ss: "ssm_cfg.dt_max", hf: "time_step_max", default: 0.1, check: positiveNumber },
+  dtInit: { ss: "ssm_cfg.dt_init", hf: "time_step_init_scheme", default: "random", check: (v: unknown, k: string) => oneOf(v, ["random", "constant"] as const, k) },
+  dtScale: { ss: "ssm_cfg.dt_scale", hf: "time_step_scale", default: 1, check: positiveNumber },
+  dtInitFloor: { ss: "ssm_cfg.dt_init_floor", hf: "time_step_floor", default: 1e-4, check: positiveNumber },
+  convBias: { ss: "ssm_cfg.conv_bias", hf: "use_conv_bias", default: true, check: bool },
+  bias: { ss: "ssm_cfg.bias", hf: "use_bias", default: false, check: bool },
+  rmsNorm: { ss: "rms_norm", hf: null, hfValue: true, default: true, check: bool },
+  normEpsilon: { ss: "norm_epsilon", hf: "layer_norm_epsilon", default: 1e-5, check: positiveNumber },
+  tieEmbeddings: { ss: "tie_embeddings", hf: "tie_word_embeddings", default: true, check: bool },
+  initializerRange: { ss: "initializer_cfg.initializer_range", hf: "initializer_range", default: 0.02, check: positiveNumber },
+  /** Tokens per scan chunk in the full-sequence form (ours; peak scan memory is B·E·chunk·N). */
+  scanChunkSize: { ss: "scan_chunk_size", hf: "scan_chunk_size", default: 128, check: positiveInt },
+} satisfies Record<string, { ss: string; hf: string | null; hfValue?: unknown; default?: unknown; check: Check }>;
+
+type FieldName = keyof typeof FIELDS;
+type Value<F extends FieldName> = ReturnType<(typeof FIELDS)[F]["check"]>;
+
+/** The options a MambaConfig is built from (camelCase); the required ones have no default. */
+export type MambaConfigOptions = { dModel: number; nLayer: number; vocabSize: number } & { [F in Exclude<FieldName, "dModel" | "nLayer" | "vocabSize">]?: Value<F> } & {
+  dense?: Partial<DenseOptions> | undefined;
+};
+
+type Resolved = { readonly [F in FieldName]: Value<F> } & { readonly dense: DenseOptions | undefined };
+
+// The class's fields are the table's (declaration merging with the interface below).
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type, @typescript-eslint/no-unsafe-declaration-merging
+export interface MambaConfig extends Resolved {}
+
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+export class MambaConfig implements ModelConfig {
+  readonly family = "mamba";
+
+  constructor(options: MambaConfigOptions) {
+    const resolved: Record<string, unknown> = {};
+    for (const [name, field] of Object.entries(FIELDS) as [FieldName, (typeof FIELDS)[FieldName]][]) {
+      const given = (options as Record<string, unknown>)[name];
+      const value = given === undefined && "default" in field ? field.default : given;
+      resolved[name] = field.check(value, field.ss.split(".").pop()!);
+    }
+    resolved.dense = options.dense === undefined ? undefined : checkDense({ ...DENSE_DEFAULTS, ...definedOnly(options.dense) });
+    Object.assign(this, resolved);
     if (!Number.isInteger(this.expand * this.dModel)) throw new FormatError(`config: expand * d_model must be an integer, got ${this.expand} * ${this.dModel}`);
-    this.dtRankAuto = o.dtRank === undefined || o.dtRank === "auto";
-    this.dtRank = this.dtRankAuto ? Math.ceil(this.dModel / 16) : positiveInt(o.dtRank, "dt_rank");
-    this.dtMin = positiveNumber(o.dtMin ?? 0.001, "dt_min");
-    this.dtMax = positiveNumber(o.dtMax ?? 0.1, "dt_max");
     if (this.dtMin > this.dtMax) throw new FormatError(`config: dt_min (${this.dtMin}) must not exceed dt_max (${this.dtMax})`);
-    this.dtInitFloor = positiveNumber(o.dtInitFloor ?? 1e-4, "dt_init_floor");
-    this.dtScale = positiveNumber(o.dtScale ?? 1, "dt_scale");
-    this.dtInit = oneOf(o.dtInit ?? "random", ["random", "constant"] as const, "dt_init");
-    this.convBias = bool(o.convBias ?? true, "conv_bias");
-    this.bias = bool(o.bias ?? false, "bias");
-    this.rmsNorm = bool(o.rmsNorm ?? true, "rms_norm");
-    this.normEpsilon = positiveNumber(o.normEpsilon ?? 1e-5, "norm_epsilon");
-    this.residualInFp32 = bool(o.residualInFp32 ?? true, "residual_in_fp32");
-    this.fusedAddNorm = bool(o.fusedAddNorm ?? true, "fused_add_norm");
-    this.tieEmbeddings = bool(o.tieEmbeddings ?? true, "tie_embeddings");
-    this.initializerRange = positiveNumber(o.initializerRange ?? 0.02, "initializer_range");
-    this.scanChunkSize = positiveInt(o.scanChunkSize ?? 128, "scan_chunk_size");
-    this.dense = o.dense === undefined ? undefined : checkDense({ ...DENSE_DEFAULTS, ...definedOnly(o.dense) });
+  }
+
+  /** dt_rank as a number: ceil(d_model / 16) when "auto". */
+  get resolvedDtRank(): number {
+    return this.dtRank === "auto" ? Math.ceil(this.dModel / 16) : this.dtRank;
   }
 
   /** E = expand · d_model, the SSM's channel count. */
@@ -147,31 +134,9 @@ export class MambaConfig {
   }
 
   options(): MambaConfigOptions {
-    return {
-      dModel: this.dModel,
-      nLayer: this.nLayer,
-      vocabSize: this.vocabSize,
-      padVocabSizeMultiple: this.padVocabSizeMultiple,
-      dState: this.dState,
-      dConv: this.dConv,
-      expand: this.expand,
-      dtRank: this.dtRankAuto ? "auto" : this.dtRank,
-      dtMin: this.dtMin,
-      dtMax: this.dtMax,
-      dtInitFloor: this.dtInitFloor,
-      dtScale: this.dtScale,
-      dtInit: this.dtInit,
-      convBias: this.convBias,
-      bias: this.bias,
-      rmsNorm: this.rmsNorm,
-      normEpsilon: this.normEpsilon,
-      residualInFp32: this.residualInFp32,
-      fusedAddNorm: this.fusedAddNorm,
-      tieEmbeddings: this.tieEmbeddings,
-      initializerRange: this.initializerRange,
-      scanChunkSize: this.scanChunkSize,
-      dense: this.dense,
-    };
+    const out: Record<string, unknown> = { dense: this.dense };
+    for (const name of Object.keys(FIELDS)) out[name] = this[name as FieldName];
+    return out as MambaConfigOptions;
   }
 
   /** Parses config.json in the state-spaces form or the Hugging Face form (detected by its keys). */
@@ -184,104 +149,39 @@ export class MambaConfig {
   }
 
   private static fromStateSpaces(j: Record<string, unknown>): MambaConfig {
-    const ssm = (j.ssm_cfg ?? {}) as Record<string, unknown>;
-    if (typeof ssm !== "object" || Array.isArray(ssm)) throw new FormatError("config: ssm_cfg must be an object");
-    const knownSsm = new Set(["d_state", "d_conv", "expand", "dt_rank", "dt_min", "dt_max", "dt_init", "dt_scale", "dt_init_floor", "conv_bias", "bias", "use_fast_path", "layer"]);
+    const ssm = j.ssm_cfg ?? {};
+    if (typeof ssm !== "object" || ssm === null || Array.isArray(ssm)) throw new FormatError("config: ssm_cfg must be an object");
+    const knownSsm = new Set([...Object.values(FIELDS).flatMap((f) => (f.ss.startsWith("ssm_cfg.") ? [f.ss.slice(8)] : [])), "use_fast_path", "layer"]);
     const unknown = Object.keys(ssm).filter((k) => !knownSsm.has(k));
     if (unknown.length) throw new FormatError(`config: unsupported ssm_cfg key(s): ${unknown.join(", ")}`);
-    if (ssm.layer !== undefined && ssm.layer !== "Mamba1") throw new FormatError(`config: ssm_cfg.layer ${JSON.stringify(ssm.layer)} is not supported (only Mamba1)`);
+    const layer = (ssm as Record<string, unknown>).layer;
+    if (layer !== undefined && layer !== "Mamba1") throw new FormatError(`config: ssm_cfg.layer ${JSON.stringify(layer)} is not supported (only Mamba1)`);
     if (j.d_intermediate !== undefined && j.d_intermediate !== 0) throw new FormatError(`config: d_intermediate ${JSON.stringify(j.d_intermediate)} (a gated MLP per block) is not supported; only 0`);
     if (Array.isArray(j.attn_layer_idx) && j.attn_layer_idx.length) throw new FormatError("config: attention layers (attn_layer_idx) are not supported");
-    return new MambaConfig({
-      dModel: j.d_model as number,
-      nLayer: j.n_layer as number,
-      vocabSize: j.vocab_size as number,
-      padVocabSizeMultiple: j.pad_vocab_size_multiple as number | undefined,
-      dState: ssm.d_state as number | undefined,
-      dConv: ssm.d_conv as number | undefined,
-      expand: ssm.expand as number | undefined,
-      dtRank: ssm.dt_rank as number | "auto" | undefined,
-      dtMin: ssm.dt_min as number | undefined,
-      dtMax: ssm.dt_max as number | undefined,
-      dtInit: ssm.dt_init as "random" | undefined,
-      dtScale: ssm.dt_scale as number | undefined,
-      dtInitFloor: ssm.dt_init_floor as number | undefined,
-      convBias: ssm.conv_bias as boolean | undefined,
-      bias: ssm.bias as boolean | undefined,
-      rmsNorm: j.rms_norm as boolean | undefined,
-      normEpsilon: j.norm_epsilon as number | undefined,
-      residualInFp32: j.residual_in_fp32 as boolean | undefined,
-      fusedAddNorm: j.fused_add_norm as boolean | undefined,
-      tieEmbeddings: j.tie_embeddings as boolean | undefined,
-      initializerRange: (j.initializer_cfg as Record<string, unknown> | undefined)?.initializer_range as number | undefined,
-      scanChunkSize: j.scan_chunk_size as number | undefined,
-      dense: j.dense === undefined ? undefined : parseDense(j.dense),
-    });
+    return MambaConfig.fromFields(j, (field) => getPath(j, field.ss));
   }
 
   private static fromHuggingFace(j: Record<string, unknown>): MambaConfig {
     if (j.model_type !== undefined && j.model_type !== "mamba") throw new FormatError(`config: model_type ${JSON.stringify(j.model_type)} is not "mamba"`);
     if (j.hidden_act !== undefined && j.hidden_act !== "silu") throw new FormatError(`config: hidden_act ${JSON.stringify(j.hidden_act)} is not supported (only "silu")`);
-    const hidden = j.hidden_size as number;
-    const expand = j.expand as number | undefined;
-    if (j.intermediate_size !== undefined && j.intermediate_size !== (expand ?? 2) * hidden) {
-      throw new FormatError(`config: intermediate_size ${JSON.stringify(j.intermediate_size)} must equal expand * hidden_size = ${(expand ?? 2) * hidden}`);
+    const expand = (j.expand ?? 2) as number;
+    if (j.intermediate_size !== undefined && j.intermediate_size !== expand * (j.hidden_size as number)) {
+      throw new FormatError(`config: intermediate_size ${JSON.stringify(j.intermediate_size)} must equal expand * hidden_size = ${expand * (j.hidden_size as number)}`);
     }
-    return new MambaConfig({
-      dModel: hidden,
-      nLayer: j.num_hidden_layers as number,
-      vocabSize: j.vocab_size as number,
-      // transformers sizes the embedding to vocab_size exactly.
-      padVocabSizeMultiple: 1,
-      dState: j.state_size as number | undefined,
-      dConv: j.conv_kernel as number | undefined,
-      expand,
-      dtRank: j.time_step_rank as number | "auto" | undefined,
-      dtMin: j.time_step_min as number | undefined,
-      dtMax: j.time_step_max as number | undefined,
-      dtInit: j.time_step_init_scheme as "random" | undefined,
-      dtScale: j.time_step_scale as number | undefined,
-      dtInitFloor: j.time_step_floor as number | undefined,
-      convBias: j.use_conv_bias as boolean | undefined,
-      bias: j.use_bias as boolean | undefined,
-      rmsNorm: true,
-      normEpsilon: j.layer_norm_epsilon as number | undefined,
-      residualInFp32: j.residual_in_fp32 as boolean | undefined,
-      tieEmbeddings: j.tie_word_embeddings as boolean | undefined,
-      initializerRange: j.initializer_range as number | undefined,
-      dense: j.dense === undefined ? undefined : parseDense(j.dense),
-    });
+    return MambaConfig.fromFields(j, (field) => (field.hf === null ? field.hfValue : j[field.hf]));
+  }
+
+  private static fromFields(j: Record<string, unknown>, read: (field: { ss: string; hf: string | null; hfValue?: unknown }) => unknown): MambaConfig {
+    const options: Record<string, unknown> = {};
+    for (const [name, field] of Object.entries(FIELDS)) options[name] = read(field);
+    options.dense = j.dense === undefined ? undefined : parseDense(j.dense);
+    return new MambaConfig(options as MambaConfigOptions);
   }
 
   /** The state-spaces form, plus `scan_chunk_size` and (for DenseMamba) a `dense` section with every option. */
   toJSON(): Record<string, unknown> {
-    const out: Record<string, unknown> = {
-      d_model: this.dModel,
-      d_intermediate: 0,
-      n_layer: this.nLayer,
-      vocab_size: this.vocabSize,
-      ssm_cfg: {
-        d_state: this.dState,
-        d_conv: this.dConv,
-        expand: this.expand,
-        dt_rank: this.dtRankAuto ? "auto" : this.dtRank,
-        dt_min: this.dtMin,
-        dt_max: this.dtMax,
-        dt_init: this.dtInit,
-        dt_scale: this.dtScale,
-        dt_init_floor: this.dtInitFloor,
-        conv_bias: this.convBias,
-        bias: this.bias,
-      },
-      rms_norm: this.rmsNorm,
-      norm_epsilon: this.normEpsilon,
-      residual_in_fp32: this.residualInFp32,
-      fused_add_norm: this.fusedAddNorm,
-      pad_vocab_size_multiple: this.padVocabSizeMultiple,
-      tie_embeddings: this.tieEmbeddings,
-      initializer_cfg: { initializer_range: this.initializerRange },
-      scan_chunk_size: this.scanChunkSize,
-    };
+    const out: Record<string, unknown> = { d_intermediate: 0 };
+    for (const [name, field] of Object.entries(FIELDS)) setPath(out, field.ss, this[name as FieldName]);
     if (this.dense) {
       const d = this.dense;
       out.architecture = "DenseMamba";
@@ -291,21 +191,26 @@ export class MambaConfig {
   }
 }
 
+function getPath(json: Record<string, unknown>, path: string): unknown {
+  return path.split(".").reduce<unknown>((v, key) => (v !== null && typeof v === "object" ? (v as Record<string, unknown>)[key] : undefined), json);
+}
+
+function setPath(json: Record<string, unknown>, path: string, value: unknown): void {
+  const keys = path.split(".");
+  let at = json;
+  for (const key of keys.slice(0, -1)) at = (at[key] ??= {}) as Record<string, unknown>;
+  at[keys[keys.length - 1]!] = value;
+}
+
+const DENSE_KEYS: Record<keyof DenseOptions, string> = { m: "m", fuse: "fuse", projection: "projection", projMidRatio: "proj_mid_ratio", gate: "gate", gateMidRatio: "gate_mid_ratio", gateInit: "gate_init" };
+
 function parseDense(raw: unknown): Partial<DenseOptions> {
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) throw new FormatError("config: dense must be an object");
   const r = raw as Record<string, unknown>;
-  const known = new Set(["m", "fuse", "projection", "proj_mid_ratio", "gate", "gate_mid_ratio", "gate_init"]);
-  const unknown = Object.keys(r).filter((k) => !known.has(k));
-  if (unknown.length) throw new FormatError(`config: unknown dense option(s): ${unknown.join(", ")} (known: ${[...known].join(", ")})`);
-  return definedOnly({
-    m: r.m as number | undefined,
-    fuse: r.fuse as DenseFuseTarget | undefined,
-    projection: r.projection as DenseProjection | undefined,
-    projMidRatio: r.proj_mid_ratio as number | undefined,
-    gate: r.gate as DenseGateGranularity | undefined,
-    gateMidRatio: r.gate_mid_ratio as number | undefined,
-    gateInit: r.gate_init as DenseGateInit | undefined,
-  });
+  const known = Object.values(DENSE_KEYS);
+  const unknown = Object.keys(r).filter((k) => !known.includes(k));
+  if (unknown.length) throw new FormatError(`config: unknown dense option(s): ${unknown.join(", ")} (known: ${known.join(", ")})`);
+  return definedOnly(Object.fromEntries(Object.entries(DENSE_KEYS).map(([option, key]) => [option, r[key]])) as Partial<DenseOptions>);
 }
 
 function checkDense(d: DenseOptions): DenseOptions {

@@ -1,5 +1,5 @@
 import { init, Module, type Rng, type SymTensor } from "@densessm/core";
-import { HiddenProjection, SelectiveTransition, selectiveGate, type HiddenFusion, type ProjectionSpec } from "@densessm/fusion";
+import { HiddenProjection, selectiveGate, transitionProjection, type HiddenFusion } from "@densessm/fusion";
 import type { DenseOptions } from "./config.js";
 import type { MixerHooks } from "./mixer.js";
 
@@ -12,15 +12,13 @@ import type { MixerHooks } from "./mixer.js";
  * u_t is the mixer's input (the normed residual stream of the current layer). With per-channel
  * gates G = E and the gate broadcasts over the state axis N; with per-state gates G = E·N.
  *
- Adapter over @densessm/fusion: its SelectiveTransition builds the projection and the per-channel
- * gate MLP (we keep its `proj` and `select` submodules, so parameter names match it), but it gates
- * and projects the same last axis, while a Mamba hidden state is E × N per token: the projection
- * must act on E with N carried along, and a per-state gate needs width E·N with a projection of
- * width E. So this class applies fusion's pieces (`proj`, `selectiveGate`) over the right axes.
+ * These are @densessm/fusion's SelectiveTransition pieces (`transitionProjection`, the bottleneck
+ * gate MLP, `selectiveGate`), applied over the right axes: a Mamba hidden state is E × N per token,
+ * so the projection acts on E with N carried along, and a per-state gate has width E·N.
  * Parameter names: `proj.*` (absent for identity), `select.fc1.weight`, `select.fc2.weight`.
  */
 export class DenseTransition extends Module {
-  proj: SelectiveTransition["proj"];
+  proj: ReturnType<typeof transitionProjection>;
   select: HiddenProjection;
 
   constructor(
@@ -31,15 +29,9 @@ export class DenseTransition extends Module {
     rng?: Rng,
   ) {
     super();
-    const projection: ProjectionSpec = options.projection === "mlp" ? { kind: "mlp", midRatio: options.projMidRatio } : { kind: options.projection };
-    const base = new SelectiveTransition({ sourceDim: dInner, targetDim: dInner, inputDim: dModel, projection, gateMidRatio: options.gateMidRatio, ...(rng ? { rng } : {}) });
-    this.proj = base.proj;
-    if (options.gate === "state") {
-      const mid = Math.max(1, Math.floor(dModel / options.gateMidRatio));
-      this.select = new HiddenProjection(dModel, mid, dInner * dState, rng ? { rng } : {});
-    } else {
-      this.select = base.select;
-    }
+    this.proj = transitionProjection(options.projection === "mlp" ? { kind: "mlp", midRatio: options.projMidRatio } : { kind: options.projection }, dInner, dInner, rng);
+    const gateWidth = options.gate === "state" ? dInner * dState : dInner;
+    this.select = new HiddenProjection(dModel, Math.max(1, Math.floor(dModel / options.gateMidRatio)), gateWidth, rng ? { rng } : {});
     if (options.gateInit === "zero") this.select.fc2.weight.assign(init.zeros(this.select.fc2.weight.shape));
   }
 

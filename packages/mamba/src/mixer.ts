@@ -62,7 +62,8 @@ export class MambaMixer extends Module {
 
   constructor(config: MambaConfig, rng: Rng = new Rng(0)) {
     super();
-    const { dModel, dInner, dState, dtRank, dConv } = config;
+    const { dModel, dInner, dState, dConv } = config;
+    const dtRank = config.resolvedDtRank;
     this.dInner = dInner;
     this.dState = dState;
     this.dtRank = dtRank;
@@ -91,7 +92,7 @@ export class MambaMixer extends Module {
    * inverse softplus dt + log(−expm1(−dt)).
    */
   private initDt(config: MambaConfig, rng: Rng): void {
-    const std = config.dtScale / Math.sqrt(config.dtRank);
+    const std = config.dtScale / Math.sqrt(config.resolvedDtRank);
     const w = config.dtInit === "constant" ? init.constant(this.dt_proj.weight.shape, std) : init.uniform(this.dt_proj.weight.shape, -std, std, rng);
     this.dt_proj.weight.assign(w);
     const bias = new Float32Array(this.dInner);

@@ -1,10 +1,10 @@
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FormatError, readSafetensorsFolder, Tensor, writeSafetensorsFolder } from "@densessm/core";
+import { CausalLM, FormatError, readSafetensorsFolder, Tensor, writeSafetensorsFolder } from "@densessm/core";
 import { describe, expect, it } from "vitest";
-import { MambaConfig, MambaForCausalLM, detectLayout } from "../src/index.js";
-import { cpuSession, FIXTURE, flat, loadCase, maxAbsDiff } from "./helpers.js";
+import { MambaConfig, detectLayout } from "../src/index.js";
+import { cpuSession, createMamba, FIXTURE, flat, loadCase, maxAbsDiff } from "./helpers.js";
 
 const tmp = () => mkdtempSync(join(tmpdir(), "densessm-mamba-"));
 
@@ -49,15 +49,15 @@ describe("checkpoints", () => {
     const dir = tmp();
     await writeHuggingFaceCopy(dir);
     expect(detectLayout(await readSafetensorsFolder(dir))).toBe("transformers");
-    const model = await MambaForCausalLM.fromPretrained(dir);
-    expect(model.config.dtRank).toBe(2);
+    const model = await CausalLM.fromPretrained(dir);
+    expect((model.config as MambaConfig).resolvedDtRank).toBe(2);
     const logits = await model.logits(cpuSession(), c.input_ids, "parallel");
     expect(maxAbsDiff(flat(logits), c.logits_parallel.flat(2))).toBeLessThanOrEqual(1e-4);
   });
 
   it("saves in the state-spaces layout with a bit-exact round trip", async () => {
     const original = await readSafetensorsFolder(FIXTURE);
-    const model = await MambaForCausalLM.fromPretrained(FIXTURE);
+    const model = await CausalLM.fromPretrained(FIXTURE);
     const dir = tmp();
     await model.save(dir);
     const saved = await readSafetensorsFolder(dir);
@@ -72,7 +72,7 @@ describe("checkpoints", () => {
     const savedConfig = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as Record<string, unknown>;
     expect(savedConfig.d_model).toBe(32);
     expect(MambaConfig.fromJSON(savedConfig).toJSON()).toEqual(savedConfig);
-    const again = await MambaForCausalLM.fromPretrained(dir);
+    const again = await CausalLM.fromPretrained(dir);
     const logits = await again.logits(cpuSession(), c.input_ids, "parallel");
     expect(maxAbsDiff(flat(logits), c.logits_parallel.flat(2))).toBeLessThanOrEqual(1e-4);
   });
@@ -81,7 +81,7 @@ describe("checkpoints", () => {
     const hfDir = tmp();
     await writeHuggingFaceCopy(hfDir);
     const out = tmp();
-    await (await MambaForCausalLM.fromPretrained(hfDir)).save(out);
+    await (await CausalLM.fromPretrained(hfDir)).save(out);
     const saved = await readSafetensorsFolder(out);
     const original = await readSafetensorsFolder(FIXTURE);
     for (const [name, t] of original) expect(Buffer.from(bytes(saved.get(name)!)).equals(Buffer.from(bytes(t))), name).toBe(true);
@@ -92,7 +92,7 @@ describe("checkpoints", () => {
     tensors.delete("backbone.layers.1.mixer.D");
     tensors.set("backbone.layers.0.mixer.A_log", Tensor.zeros([64, 8]));
     tensors.set("backbone.layers.0.mixer.bogus", Tensor.zeros([1]));
-    const model = MambaForCausalLM.create(MambaConfig.fromJSON(JSON.parse(readFileSync(join(FIXTURE, "config.json"), "utf8"))));
+    const model = CausalLM.fromConfig(MambaConfig.fromJSON(JSON.parse(readFileSync(join(FIXTURE, "config.json"), "utf8"))));
     let message = "";
     try {
       model.loadStateDict(tensors);
@@ -108,8 +108,8 @@ describe("checkpoints", () => {
   it("rejects a tied head that differs from the embedding", async () => {
     const tensors = await readSafetensorsFolder(FIXTURE);
     tensors.set("lm_head.weight", Tensor.zeros([101, 32]));
-    const model = MambaForCausalLM.create({ dModel: 32, nLayer: 2, vocabSize: 101, padVocabSizeMultiple: 1 });
-    expect(() => model.loadStateDict(tensors)).toThrow(/ties the embeddings/);
+    const model = createMamba({ dModel: 32, nLayer: 2, vocabSize: 101, padVocabSizeMultiple: 1 });
+    expect(() => model.loadStateDict(tensors)).toThrow(/tensors "backbone.embedding.weight" and "lm_head.weight" are tied in this model \(one parameter\) but differ in the checkpoint/);
   });
 });
 
@@ -118,13 +118,13 @@ describe("MambaConfig", () => {
     const ss = MambaConfig.fromJSON({ d_model: 64, n_layer: 3, vocab_size: 1000, pad_vocab_size_multiple: 1, ssm_cfg: { d_state: 8, d_conv: 3 }, tie_embeddings: false });
     const hf = MambaConfig.fromJSON({ hidden_size: 64, num_hidden_layers: 3, vocab_size: 1000, state_size: 8, conv_kernel: 3, tie_word_embeddings: false });
     expect(hf.toJSON()).toEqual(ss.toJSON());
-    expect(ss.dtRank).toBe(4);
+    expect(ss.resolvedDtRank).toBe(4);
     expect(ss.dInner).toBe(128);
   });
 
   it("applies the official defaults and pads the vocabulary", () => {
     const cfg = MambaConfig.fromJSON({ d_model: 40, n_layer: 1, vocab_size: 50277 });
-    expect([cfg.dState, cfg.dConv, cfg.expand, cfg.dtRank, cfg.paddedVocabSize]).toEqual([16, 4, 2, 3, 50280]);
+    expect([cfg.dState, cfg.dConv, cfg.expand, cfg.resolvedDtRank, cfg.paddedVocabSize]).toEqual([16, 4, 2, 3, 50280]);
     expect(cfg.tieEmbeddings).toBe(true);
   });
 

@@ -1,7 +1,7 @@
 import { gradName, parameterFiniteDifference, Rng, Tensor } from "@densessm/core";
 import { describe, expect, it } from "vitest";
-import { MambaForCausalLM, type MambaConfigOptions } from "../src/index.js";
-import { amplifySsmPath, cpuSession } from "./helpers.js";
+import type { MambaConfigOptions } from "../src/index.js";
+import { amplifySsmPath, cpuSession, createMamba } from "./helpers.js";
 
 // Finite-difference checks of the whole model's loss (embedding → every block → norm_f → tied
 // head → shifted cross-entropy), in float32: central differences (step 1e-2, 2e-3 for the embedding) against the
@@ -30,7 +30,7 @@ const cases: [string, MambaConfigOptions][] = [
 describe("finite-difference gradient check, end to end", () => {
   for (const [name, config] of cases) {
     it(name, async () => {
-      const model = MambaForCausalLM.create(config, { seed: 7 });
+      const model = createMamba(config, 7);
       const rng = new Rng(8);
       amplifySsmPath(model, rng);
       const B = 2;
@@ -43,8 +43,11 @@ describe("finite-difference gradient check, end to end", () => {
       const analytic = await session.run(model.trainGraph(B, L), feeds);
       const graph = model.lossGraph(B, L);
 
-      // The embedding rows are small (N(0, 0.02)), so they get a smaller step to stay in the linear regime.
-      const stepFor = (name: string) => (name.endsWith("embedding.weight") ? 2e-3 : 1e-2);
+      // The embedding rows are small (N(0, 0.02)), so they get a smaller step to stay in the linear
+      // regime. A conv1d parameter moves every position's SiLU input at once, and at some inits the
+      // loss curves visibly over a 1e-2 step (per-state gates, seed 7: conv1d.bias[2] has analytic
+      // -1.6634e-3 and central differences -1.478e-3 at 1e-2, -1.645e-3 at 5e-3, -1.669e-3 at 2e-3).
+      const stepFor = (name: string) => (name.endsWith("embedding.weight") ? 2e-3 : name.includes(".conv1d.") ? 5e-3 : 1e-2);
       let checked = 0;
       let significant = 0;
       const failures: string[] = [];

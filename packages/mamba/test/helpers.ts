@@ -1,10 +1,10 @@
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { Session, type Rng, type Tensor } from "@densessm/core";
+import { CausalLM, Session, type Rng, type Tensor } from "@densessm/core";
 import { CpuBackend } from "@densessm/backend-cpu";
-import type { MambaForCausalLM } from "../src/index.js";
+import { MambaConfig, type DenseOptions, type MambaConfigOptions } from "../src/index.js";
 
-export const FIXTURE = fileURLToPath(new URL("../../../../shared/fixtures/mamba-tiny", import.meta.url));
+export const FIXTURE = fileURLToPath(new URL("../../../models/mamba-tiny", import.meta.url));
 
 export interface Case {
   input_ids: number[][];
@@ -14,8 +14,23 @@ export interface Case {
 
 export function loadCase(): Case {
   const file = `${FIXTURE}/case.json`;
-  if (!existsSync(file)) throw new Error(`fixture missing: ${file} (the shared Mamba fixture must be present; tests never skip it)`);
+  if (!existsSync(file)) throw new Error(`fixture missing: ${file} (the official Mamba fixture in models/ must be present; tests never skip it)`);
   return JSON.parse(readFileSync(file, "utf8")) as Case;
+}
+
+/** A freshly initialised Mamba / DenseMamba (the official initialisation, seeded). */
+export function createMamba(options: MambaConfigOptions, seed = 0): CausalLM {
+  return CausalLM.fromConfig(new MambaConfig(options), { seed });
+}
+
+/** config.json's `dense` section (snake_case) for camelCase DenseMamba options. */
+export function denseJson(dense: Partial<DenseOptions>): unknown {
+  return new MambaConfig({ dModel: 1, nLayer: 1, vocabSize: 1, dense }).toJSON().dense;
+}
+
+/** Loading options that turn the Mamba fixture into a DenseMamba computing exactly it (gates start at zero). */
+export function asDense(dense: Partial<DenseOptions>) {
+  return { config: { dense: denseJson(dense) }, keepMissing: (name: string) => name.includes(".dense_transitions.") };
 }
 
 export function cpuSession(): Session {
@@ -40,7 +55,7 @@ export function flat(t: Tensor): Float32Array {
  * checks vacuous. So we move every parameter to values where each path carries signal: larger
  * B/C projections and fusion gates, larger steps Δ, varied A, smaller D.
  */
-export function amplifySsmPath(model: MambaForCausalLM, rng: Rng): void {
+export function amplifySsmPath(model: CausalLM, rng: Rng): void {
   for (const [name, p] of model.module.namedParameters()) {
     const data = p.value.data as Float32Array;
     const scale = (f: number) => data.forEach((v, i) => (data[i] = v * f));

@@ -1,7 +1,4 @@
-import { FormatError } from "@densessm/core";
-
-/** Which architecture a config describes: the DenseSSM paper's DenseGAU-RetNet or the classic RetNet. */
-export type RetNetArch = "dense-gau-retnet" | "retnet";
+import { FormatError, type ModelConfig } from "@densessm/core";
 
 /**
  * The DenseGAU-RetNet configuration, read from the official `config.json` in either variant:
@@ -50,8 +47,8 @@ function bool(json: Record<string, unknown>, key: string, fallback: boolean): bo
   return v;
 }
 
-export class DenseGauRetNetConfig {
-  readonly arch = "dense-gau-retnet" as const;
+export class DenseGauRetNetConfig implements ModelConfig {
+  readonly family = "dense-gau-retnet";
   readonly hiddenSize: number;
   readonly queryKeyDim: number;
   readonly numHeads: number;
@@ -62,6 +59,8 @@ export class DenseGauRetNetConfig {
   readonly denseBlockLayers: number;
   readonly rmsNormEps: number;
   readonly tieWordEmbeddings: boolean;
+  /** The longest context the official code builds its position tables for. */
+  readonly maxPositionEmbeddings: number;
   /** Bottleneck width of the k and v select MLPs. */
   readonly kSelectHidden: number;
   readonly vSelectHidden: number;
@@ -80,6 +79,7 @@ export class DenseGauRetNetConfig {
     this.denseBlockLayers = nonNegInt(j, "dense_block_layers", 1);
     this.rmsNormEps = num(j, "rms_norm_eps", 1e-6, false);
     this.tieWordEmbeddings = bool(j, "tie_word_embeddings", false);
+    this.maxPositionEmbeddings = num(j, "max_position_embeddings", 2048);
     if (bool(j, "deepnorm", false)) throw new FormatError("config: deepnorm=true is not supported (the official forward pass ignores it except at initialisation; set it to false)");
     if (bool(j, "retnorm", false)) throw new FormatError("config: retnorm=true is not supported by the official DenseGAU-RetNet code");
     if (this.queryKeyDim % this.numHeads !== 0) throw new FormatError(`config: query_key_dim ${this.queryKeyDim} must be divisible by num_attention_heads ${this.numHeads}`);

@@ -1,5 +1,9 @@
 // @densessm/retnet: DenseGAU-RetNet (the DenseSSM paper's DenseRetNet, with the official numerics) and
-// classic RetNet with its dense variant, in parallel, recurrent and chunkwise form.
+// classic RetNet with its dense variant, in parallel, recurrent and chunkwise form. Importing the
+// package registers both as model families, so `CausalLM.fromPretrained` finds them from config.json.
+import { registerModelFamily } from "@densessm/core";
+import { denseGauRetNetFamily, retNetFamily } from "./families.js";
+
 export { DenseGauRetNetConfig, type DenseGauRetNetConfigJSON } from "./config.js";
 export type { RetentionContext, RetentionMode } from "./context.js";
 export { DenseGauRetNetForCausalLM, DenseGauRetNetLayer, DenseGauRetNetModel, MultiScaleGauRetention } from "./dense-gau-retnet.js";
@@ -8,9 +12,11 @@ export { recurrentRetention, thetaShift } from "./retention.js";
 export { chunkwiseRetention, parallelRetention, type ChunkwiseRetentionAttrs, type ParallelRetentionAttrs } from "./retention-ops.js";
 export { retentionConformance } from "./retention-conformance.js";
 export { denseGauDecays, parallelDecayMask, recurrentFactors, runningScale, thetaAngles, thetaTables } from "./positions.js";
-export { RetentionRunner, causalLmLoss, stateName, type RetentionLanguageModel, type RetentionShape } from "./runner.js";
-export { loadWeights, readConfigJSON, saveCheckpoint } from "./checkpoint.js";
-export { DenseGauRetNet, RetentionCausalLM, detectArchitecture, loadCausalLM } from "./causal-lm.js";
-export { stopGradient } from "./detach.js";
+export { RetentionModel, retentionState, type RetentionLanguageModel, type RetentionModelOptions, type RetentionShape } from "./retention-model.js";
+export { denseGauRetNetFamily, retNetFamily } from "./families.js";
+export { DENSE_GAU_RETNET_PRESETS, RETNET_PRESETS } from "./presets.js";
 export { RetNetConfig } from "./retnet-config.js";
-export { GLU, MultiScaleRetention, RetNet, RetNetDecoder, RetNetDecoderLayer } from "./retnet-lm.js";
+export { GLU, MultiScaleRetention, RetNetDecoder, RetNetDecoderLayer } from "./retnet-lm.js";
+
+registerModelFamily(denseGauRetNetFamily);
+registerModelFamily(retNetFamily);

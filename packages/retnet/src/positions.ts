@@ -6,8 +6,8 @@ import { Tensor } from "@densessm/core";
  * Theta shift (xPos-free rotary): per-head key width d has d/2 frequencies
  *     ω_j = 1 / 10000^(j / (d/2 - 1)),  j = 0 .. d/2-1      (torch.linspace(0, 1, d/2))
  * each repeated for the two members of an interleaved pair, so position t rotates pair (2j, 2j+1)
- * by angle t·ω_j. Decay per head h: γ_h = 1 - 2^(-5-h) (DenseGAU-RetNet); classic RetNet passes its
- * own γs.
+ * by angle t·ω_j. Decay per head h: γ_h = 1 - 2^(-5-h) (torchscale's RetNetRelPos), which
+ * DenseGAU-RetNet and classic RetNet both use (see denseGauDecays).
  */
 export function thetaAngles(keyDim: number): Float64Array {
   const half = keyDim / 2;
@@ -36,7 +36,7 @@ export function thetaTables(keyDim: number, start: number, len: number): { sin: 
   return { sin: new Tensor(sin, [len, keyDim], "float32"), cos: new Tensor(cos, [len, keyDim], "float32") };
 }
 
-/** γ_h = 1 - 2^(-5-h), DenseGAU-RetNet's per-head decay. */
+/** γ_h = 1 - 2^(-5-h): the per-head decays of both DenseGAU-RetNet and classic RetNet. */
 export function denseGauDecays(numHeads: number): number[] {
   return Array.from({ length: numHeads }, (_, h) => 1 - Math.pow(2, -5 - h));
 }
@@ -54,13 +54,15 @@ export function parallelDecayMask(gammas: readonly number[], len: number): Tenso
   const h = gammas.length;
   const data = new Float32Array(h * len * len);
   for (let i = 0; i < h; i++) {
-    const g = gammas[i]!;
-    const logG = Math.log(Math.fround(g));
+    const logG = Math.log(Math.fround(gammas[i]!));
+    // exp(k·log γ) once per lag k: O(L) exponentials instead of O(L²), with the very same values.
+    const power = Float64Array.from({ length: len }, (_, k) => Math.exp(k * logG));
     for (let t = 0; t < len; t++) {
       let rowSum = 0;
-      for (let s = 0; s <= t; s++) rowSum += Math.exp((t - s) * logG);
+      for (let k = t; k >= 0; k--) rowSum += power[k]!; // s = 0 .. t, summed in that order
       const inv = 1 / Math.sqrt(rowSum);
-      for (let s = 0; s <= t; s++) data[(i * len + t) * len + s] = Math.exp((t - s) * logG) * inv;
+      const row = (i * len + t) * len;
+      for (let s = 0; s <= t; s++) data[row + s] = power[t - s]! * inv;
     }
   }
   return new Tensor(data, [h, len, len], "float32");

@@ -1,6 +1,4 @@
-import { DenseSSMError, defineOp, DTypeError, isFloat, ops, ShapeError, Tensor, type CompositeOpDef, type SymTensor, type TypeInfo } from "@densessm/core";
-import { stopGradient } from "./detach.js";
-import { oncePerGraph } from "./once-per-graph.js";
+import { DenseSSMError, defineOp, DTypeError, isFloat, ops, ShapeError, Tensor, type CompositeOpDef, type GraphBuilder, type SymTensor, type TypeInfo } from "@densessm/core";
 import { parallelDecayMask, runningScale } from "./positions.js";
 
 // The parallel and chunkwise forms of multi-scale retention as composite ops: one graph node per
@@ -37,6 +35,22 @@ function abs(x: SymTensor): SymTensor {
   return x.maximum(x.neg());
 }
 
+let lastMask: { key: string; mask: WeakRef<Tensor> } | undefined;
+
+/**
+ * parallelDecayMask, remembering the last one built: the layers of a model ask for the same mask in
+ * turn, and an O(H·L²) table is worth building once (the graph then holds it once, as it holds any
+ * repeated constant). Held weakly, so it lives no longer than the graphs that use it.
+ */
+function decayMask(gammas: readonly number[], len: number): Tensor {
+  const key = `${gammas.join(",")}:${len}`;
+  const cached = lastMask?.key === key ? lastMask.mask.deref() : undefined;
+  if (cached) return cached;
+  const mask = parallelDecayMask(gammas, len);
+  lastMask = { key, mask: new WeakRef(mask) };
+  return mask;
+}
+
 /** Parallel form with the official decay mask D[h, t, s] = γ_h^(t-s) / sqrt(c_t) (see parallelDecayMask). */
 export const PARALLEL_RETENTION = defineOp({
   name: "retnet.parallelRetention",
@@ -45,17 +59,20 @@ export const PARALLEL_RETENTION = defineOp({
   infer: (inputs: readonly TypeInfo[], attrs: ParallelRetentionAttrs) => inferRetention("retnet.parallelRetention", inputs, attrs.gammas),
   decompose: ([q, k, v], { gammas, rowNormalize }: ParallelRetentionAttrs) => {
     const len = q!.dim(2);
-    const mask = oncePerGraph(q!.builder, `parallelDecayMask:${gammas.join(",")}:${len}`, () => q!.builder.constant(parallelDecayMask(gammas, len)));
+    const mask = q!.builder.constant(decayMask(gammas, len)); // one node, shared by every layer
     const scores = q!.matmul(k!.transpose(-1, -2)).mul(mask);
     if (!rowNormalize) return scores.matmul(v!).transpose(1, 2);
-    const rowAbs = stopGradient(abs(scores)).sum(-1, true);
+    const rowAbs = abs(scores).stopGradient().sum(-1, true);
     const divisor = rowAbs.maximum(1).neg().maximum(-5e4).neg();
     return scores.div(divisor).matmul(v!).transpose(1, 2);
   },
 } satisfies CompositeOpDef<ParallelRetentionAttrs>);
 
-/** The chunkwise form's decay constants for chunks of `c` tokens over `padded` positions from `start`. */
-function chunkwiseConstants(gammas: readonly number[], c: number, padded: number, start: number) {
+/**
+ * The chunkwise form's decay constants for chunks of `c` tokens over `padded` positions from
+ * `start`, as constant nodes (which every layer with the same decays shares).
+ */
+function chunkwiseConstants(builder: GraphBuilder, gammas: readonly number[], c: number, padded: number, start: number) {
   const h = gammas.length;
   const inner = new Float32Array(h * c * c);
   const keyDecay = new Float32Array(h * c); // γ^(C-1-b): how much key b has decayed by the chunk's end
@@ -73,12 +90,13 @@ function chunkwiseConstants(gammas: readonly number[], c: number, padded: number
     for (let t = 0; t < padded; t++) outScale[i * padded + t] = 1 / Math.sqrt(runningScale(gf, start + t));
   });
   const n = padded / c;
+  const constant = (data: Float32Array, shape: number[]) => builder.constant(new Tensor(data, shape, "float32"));
   return {
-    inner: new Tensor(inner, [h, 1, c, c], "float32"),
-    keyDecay: new Tensor(keyDecay, [h, 1, c, 1], "float32"),
-    queryDecay: new Tensor(queryDecay, [h, 1, c, 1], "float32"),
-    chunkDecay: new Tensor(chunkDecay, [h, 1, 1, 1], "float32"),
-    outScale: new Tensor(outScale, [h, n, c, 1], "float32"),
+    inner: constant(inner, [h, 1, c, c]),
+    keyDecay: constant(keyDecay, [h, 1, c, 1]),
+    queryDecay: constant(queryDecay, [h, 1, c, 1]),
+    chunkDecay: constant(chunkDecay, [h, 1, 1, 1]),
+    outScale: constant(outScale, [h, n, c, 1]),
   };
 }
 
@@ -109,11 +127,7 @@ export const CHUNKWISE_RETENTION = defineOp({
     const q = pad(qr!).reshape([b, h, n, c, dk]);
     const k = pad(kr!).reshape([b, h, n, c, dk]);
     const vv = pad(v!).reshape([b, h, n, c, dv]);
-    const builder = q.builder;
-    const constants = oncePerGraph(builder, `chunkwise:${gammas.join(",")}:${c}:${padded}:${start}`, () => {
-      const t = chunkwiseConstants(gammas, c, padded, start);
-      return { inner: builder.constant(t.inner), keyDecay: builder.constant(t.keyDecay), queryDecay: builder.constant(t.queryDecay), chunkDecay: builder.constant(t.chunkDecay), outScale: builder.constant(t.outScale) };
-    });
+    const constants = chunkwiseConstants(q.builder, gammas, c, padded, start);
 
     const innerOut = q.matmul(k.transpose(-1, -2)).mul(constants.inner).matmul(vv);
     const chunkKv = k.mul(constants.keyDecay).transpose(-1, -2).matmul(vv); // [B, H, N, dk, dv]

@@ -1,4 +1,4 @@
-import { FormatError } from "@densessm/core";
+import { FormatError, type ModelConfig } from "@densessm/core";
 
 function int(j: Record<string, unknown>, key: string, fallback?: number, min = 1): number {
   const v = j[key] ?? fallback;
@@ -12,8 +12,8 @@ function int(j: Record<string, unknown>, key: string, fallback?: number, min = 1
  * decoder_layers, vocab_size, activation_fn ("swish" | "gelu", for the GLU FFN), layernorm_eps,
  * no_scale_embedding, share_decoder_input_output_embed.
  */
-export class RetNetConfig {
-  readonly arch = "retnet" as const;
+export class RetNetConfig implements ModelConfig {
+  readonly family = "retnet";
   readonly embedDim: number;
   readonly valueDim: number;
   readonly numHeads: number;

@@ -1,10 +1,8 @@
 import { Embedding, Linear, Module, ops, RMSNorm, type Rng, type SymTensor } from "@densessm/core";
 import { HiddenFusion, HiddenProjection } from "@densessm/fusion";
-import { RetentionCausalLM } from "./causal-lm.js";
-import { loadWeights, readConfigJSON } from "./checkpoint.js";
 import type { RetentionContext } from "./context.js";
 import { fuseDenseKV, multiHeadRetention, runDenseLayers, type DenseKV } from "./multi-head.js";
-import { RetNetConfig } from "./retnet-config.js";
+import type { RetNetConfig } from "./retnet-config.js";
 
 /**
  * torchscale's MultiScaleRetention with the swish gate:
@@ -133,23 +131,5 @@ export class RetNetDecoder extends Module {
     if (this.config.scaleEmbedding) x = x.mul(Math.sqrt(this.config.embedDim));
     const { out, states: next } = runDenseLayers(this.layers, x, ctx, this.config.denseBlockLayers, states);
     return { logits: this.output_projection.forward(this.layer_norm.forward(out)), states: next };
-  }
-}
-
-/** Classic RetNet (dense_block_layers 0) or DenseRetNet (m > 0) as a causal LM. */
-export class RetNet extends RetentionCausalLM<RetNetDecoder> {
-  constructor(config: RetNetConfig, options: { rng?: Rng } = {}) {
-    super(new RetNetDecoder(config, options.rng), config);
-  }
-
-  get family(): string {
-    return (this.configuration as RetNetConfig).denseBlockLayers > 0 ? "dense-retnet" : "retnet";
-  }
-
-  static async fromPretrained(dir: string): Promise<RetNet> {
-    const config = RetNetConfig.fromJSON(await readConfigJSON(dir));
-    const lm = new RetNet(config);
-    await loadWeights(lm.module, dir, { tiedNames: config.tieEmbeddings ? ["output_projection.weight"] : [] });
-    return lm;
   }
 }

@@ -2,9 +2,9 @@ import { copyFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CpuBackend } from "@densessm/backend-cpu";
-import { FormatError, readSafetensorsFolder, Rng, Session, Tensor, writeSafetensorsFolder } from "@densessm/core";
+import { CausalLM, detectModelFamily, FormatError, readSafetensorsFolder, Rng, Session, Tensor, writeSafetensorsFolder } from "@densessm/core";
 import { afterAll, describe, expect, it } from "vitest";
-import { DenseGauRetNet, DenseGauRetNetConfig, detectArchitecture, loadCausalLM } from "../src/index.js";
+import { DenseGauRetNetConfig } from "../src/index.js";
 import { FIXTURE_DIR, maxAbsDiff, randomIds, readFixtureCase } from "./helpers.js";
 
 const dirs: string[] = [];
@@ -25,14 +25,14 @@ function sameBits(a: Tensor, b: Tensor): boolean {
 
 describe("checkpoints", () => {
   it("save then load round-trips every tensor bit for bit, with the official names", async () => {
-    const lm = await DenseGauRetNet.fromPretrained(FIXTURE_DIR);
+    const lm = await CausalLM.fromPretrained(FIXTURE_DIR);
     const dir = await tempDir();
     await lm.save(dir);
     const original = await readSafetensorsFolder(FIXTURE_DIR);
     const saved = await readSafetensorsFolder(dir);
     expect([...saved.keys()].sort()).toEqual([...original.keys()].sort());
     for (const [name, t] of original) expect(sameBits(saved.get(name)!, t), name).toBe(true);
-    const again = await DenseGauRetNet.fromPretrained(dir);
+    const again = await CausalLM.fromPretrained(dir);
     for (const [name, t] of lm.module.stateDict()) expect(sameBits(again.module.stateDict().get(name)!, t), name).toBe(true);
     expect(JSON.parse(await readFile(join(dir, "config.json"), "utf8"))).toEqual(JSON.parse(await readFile(join(FIXTURE_DIR, "config.json"), "utf8")));
     const f = readFixtureCase();
@@ -45,13 +45,13 @@ describe("checkpoints", () => {
     const sharded = await tempDir();
     await writeSafetensorsFolder(sharded, tensors, { maxShardBytes: 40_000 });
     await copyFile(join(FIXTURE_DIR, "config.json"), join(sharded, "config.json"));
-    const a = await DenseGauRetNet.fromPretrained(sharded);
+    const a = await CausalLM.fromPretrained(sharded);
     for (const [name, t] of tensors) expect(sameBits(a.module.stateDict().get(name)!, t), name).toBe(true);
     for (const dtype of ["float16", "bfloat16"] as const) {
       const dir = await tempDir();
       await writeSafetensorsFolder(dir, new Map([...tensors].map(([n, t]) => [n, t.to(dtype)])));
       await copyFile(join(FIXTURE_DIR, "config.json"), join(dir, "config.json"));
-      const lm = await DenseGauRetNet.fromPretrained(dir);
+      const lm = await CausalLM.fromPretrained(dir);
       const w = lm.module.stateDict().get("lm_head.weight")!;
       expect(w.dtype).toBe("float32");
       expect(maxAbsDiff(w, tensors.get("lm_head.weight")!.toFloat32())).toBeLessThan(0.02);
@@ -66,7 +66,7 @@ describe("checkpoints", () => {
     const dir = await tempDir();
     await writeSafetensorsFolder(dir, tensors);
     await copyFile(join(FIXTURE_DIR, "config.json"), join(dir, "config.json"));
-    const err = await DenseGauRetNet.fromPretrained(dir).catch((e: unknown) => e);
+    const err = await CausalLM.fromPretrained(dir).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FormatError);
     const msg = (err as Error).message;
     expect(msg).toContain('missing tensor "model.layers.1.self_attn.k_norm.weight"');
@@ -80,10 +80,10 @@ describe("checkpoints", () => {
     expect(() => DenseGauRetNetConfig.fromJSON({ ...base, query_key_dim: 33 })).toThrow(/query_key_dim/);
     expect(() => DenseGauRetNetConfig.fromJSON({ ...base, dense_block_layers: -1 })).toThrow(/dense_block_layers/);
     expect(() => DenseGauRetNetConfig.fromJSON({ ...base, deepnorm: true })).toThrow(/deepnorm/);
-    expect(() => detectArchitecture({ model_type: "gpt2" })).toThrow(/architecture/);
+    expect(() => detectModelFamily({ model_type: "gpt2" })).toThrow(/no registered model family recognises this config \(model_type "gpt2"\)/);
     const dir = await tempDir();
     await writeFile(join(dir, "config.json"), "{not json");
-    await expect(loadCausalLM(dir)).rejects.toThrow(/invalid config/);
+    await expect(CausalLM.fromPretrained(dir)).rejects.toThrow(/config\.json: invalid JSON/);
   });
 
   it("builds, saves and reloads the released config variant", async () => {
@@ -104,9 +104,9 @@ describe("checkpoints", () => {
       rms_norm_eps: 1e-6,
       tie_word_embeddings: false,
     });
-    expect(detectArchitecture(config.toJSON())).toBe("dense-gau-retnet");
+    expect(detectModelFamily(config.toJSON()).name).toBe("dense-gau-retnet");
     expect(config.denseBlockLayers).toBe(2);
-    const lm = new DenseGauRetNet(config, { rng: new Rng(5) });
+    const lm = CausalLM.fromConfig(config, { seed: 5 });
     const sd = lm.module.stateDict();
     expect(sd.get("model.layers.0.self_attn.k_select.fc1.weight")!.shape).toEqual([4, 32]);
     expect(sd.get("model.layers.0.self_attn.v_select.fc1.weight")!.shape).toEqual([8, 32]);
@@ -114,7 +114,7 @@ describe("checkpoints", () => {
     expect(sd.get("lm_head.weight")!.shape).toEqual([32001, 32]);
     const dir = await tempDir();
     await lm.save(dir);
-    const again = await loadCausalLM(dir);
+    const again = await CausalLM.fromPretrained(dir);
     for (const [name, t] of sd) expect(sameBits(again.module.stateDict().get(name)!, t), name).toBe(true);
     const session = new Session(new CpuBackend());
     const ids = randomIds(new Rng(1), 1, 6, 32001);

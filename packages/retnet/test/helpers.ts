@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { Tensor } from "@densessm/core";
 
-export const FIXTURE_DIR = fileURLToPath(new URL("../../../../shared/fixtures/dense-gau-retnet-tiny", import.meta.url));
+export const FIXTURE_DIR = fileURLToPath(new URL("../../../models/dense-gau-retnet-tiny", import.meta.url));
 
 export interface FixtureCase {
   input_ids: number[][];

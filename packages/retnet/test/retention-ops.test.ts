@@ -1,7 +1,7 @@
 import { CpuBackend } from "@densessm/backend-cpu";
-import { lower, Rng, Session, trace, type Graph } from "@densessm/core";
+import { CausalLM, gradients, lower, Session, trace, type Graph } from "@densessm/core";
 import { describe, expect, it } from "vitest";
-import { chunkwiseRetention, DenseGauRetNet, parallelRetention, retentionConformance } from "../src/index.js";
+import { chunkwiseRetention, parallelRetention, retentionConformance } from "../src/index.js";
 import { tinyConfig } from "./helpers.js";
 
 const cpu = new CpuBackend();
@@ -30,12 +30,12 @@ describe("retention ops check their inputs at trace time", () => {
 
 describe("retention ops in a model's graphs", () => {
   // 3 layers, 2 heads, dense connection to 1 earlier layer.
-  const lm = new DenseGauRetNet(tinyConfig({ num_hidden_layers: 3 }), { rng: new Rng(1) });
+  const lm = CausalLM.fromConfig(tinyConfig({ num_hidden_layers: 3 }), { seed: 1 });
   const count = (g: Graph, op: string) => g.nodes.filter((n) => n.op === op).length;
   const constantsShaped = (g: Graph, shape: number[]) => g.nodes.filter((n) => n.op === "const" && n.shape.join() === shape.join()).length;
 
   it("parallel: one node per layer, and decomposed, every layer reads one decay mask", () => {
-    const g = lm.runner.parallelGraph(1, 6);
+    const g = lm.sequenceGraph(1, 6, "parallel");
     expect(count(g, "retnet.parallelRetention")).toBe(3);
     expect(count(g, "fusion.denseFusion")).toBe(4); // k and v of layers 1 and 2
     const lowered = lower(g, (op) => cpu.capabilities.ops.has(op));
@@ -43,8 +43,14 @@ describe("retention ops in a model's graphs", () => {
     expect(constantsShaped(lowered, [2, 6, 6])).toBe(1);
   });
 
+  it("training: the lowered gradient graph of the parallel loss still reads one decay mask", () => {
+    const g = lower(gradients(lm.lossGraph(1, 6), { loss: "loss" }), (op) => cpu.capabilities.ops.has(op));
+    expect(count(g, "retnet.parallelRetention")).toBe(0);
+    expect(constantsShaped(g, [2, 6, 6])).toBe(1);
+  });
+
   it("chunkwise: one node per layer, and decomposed, every layer reads one set of decay constants", () => {
-    const g = lm.runner.chunkwiseGraph(1, 7, 3);
+    const g = lm.sequenceGraph(1, 7, "chunkwise", 3);
     expect(count(g, "retnet.chunkwiseRetention")).toBe(3);
     const lowered = lower(g, (op) => cpu.capabilities.ops.has(op));
     expect(constantsShaped(lowered, [2, 1, 3, 3])).toBe(1); // the intra-chunk decay

@@ -1,21 +1,22 @@
 import { CpuBackend } from "@densessm/backend-cpu";
-import { gradName, gradients, parameterFiniteDifference, Rng, Session, Tensor } from "@densessm/core";
+import { CausalLM, gradName, parameterFiniteDifference, Rng, Session, Tensor } from "@densessm/core";
 import { describe, expect, it } from "vitest";
-import { DenseGauRetNet } from "../src/index.js";
+import "../src/index.js"; // registers the families
+import type { DenseGauRetNetForCausalLM } from "../src/index.js";
 import { randomIds, tinyConfig } from "./helpers.js";
 
 
 describe("causal LM loss", () => {
   it("is the shifted cross-entropy, ignoring -100", async () => {
-    const lm = new DenseGauRetNet(tinyConfig(), { rng: new Rng(11) });
+    const lm = CausalLM.fromConfig(tinyConfig(), { seed: 11 });
     const session = new Session(new CpuBackend());
-    session.setParameters(lm.module.namedParameters());
     const ids = randomIds(new Rng(2), 2, 5, 13);
     const labels = ids.map((row) => [...row]);
     labels[0]![2] = -100;
     labels[1]![0] = 5; // position 0 is never a target after the shift
-    const out = await session.run(lm.runner.lossGraph(2, 5), { input_ids: Tensor.int32(ids.flat(), [2, 5]), labels: Tensor.int32(labels.flat(), [2, 5]) });
-    const logits = out.logits!.toFloat32();
+    lm.bind(session);
+    const out = await session.run(lm.lossGraph(2, 5), { input_ids: Tensor.int32(ids.flat(), [2, 5]), labels: Tensor.int32(labels.flat(), [2, 5]) });
+    const logits = (await lm.logits(session, ids, "parallel")).toFloat32();
     let total = 0;
     let count = 0;
     for (let b = 0; b < 2; b++) {
@@ -37,18 +38,17 @@ describe("causal LM loss", () => {
 describe("finite-difference gradient check, tiny DenseRetNet end to end", () => {
   for (const mode of ["parallel", "chunkwise"] as const) {
     it(`${mode} form`, async () => {
-      const lm = new DenseGauRetNet(tinyConfig({ num_hidden_layers: 3, dense_block_layers: 2 }), { rng: new Rng(21) });
+      const lm = CausalLM.fromConfig(tinyConfig({ num_hidden_layers: 3, dense_block_layers: 2 }), { seed: 21, chunkSize: 4 });
       // Larger-than-default embeddings so every parameter gets a gradient well above float32 noise.
-      const emb = lm.module.model.embed_tokens.weight.value.data as Float32Array;
+      const emb = (lm.module as DenseGauRetNetForCausalLM).model.embed_tokens.weight.value.data as Float32Array;
       for (let i = 0; i < emb.length; i++) emb[i]! *= 25;
       lm.module.train(); // no dropout anywhere; train() only flags the mode
       const session = new Session(new CpuBackend());
-      session.setParameters(lm.module.namedParameters());
+      lm.bind(session);
       const ids = randomIds(new Rng(4), 2, 6, 13);
       const feeds = { input_ids: Tensor.int32(ids.flat(), [2, 6]), labels: Tensor.int32(ids.flat(), [2, 6]) };
-      const g = lm.runner.lossGraph(2, 6, mode, 4);
-      const gg = gradients(g, { loss: "loss" });
-      const out = await session.run(gg, feeds);
+      const g = lm.lossGraph(2, 6, mode);
+      const out = await session.run(lm.trainGraph(2, 6, mode), feeds);
       const rng = new Rng(9);
       let checked = 0;
       let significant = 0;

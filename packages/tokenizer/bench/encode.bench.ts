@@ -1,10 +1,11 @@
-// Encode throughput on wikitext-2 (test split) with the LLaMA tokenizer: ours vs the two JavaScript
-// peers, @huggingface/tokenizers (tokenizers.js) and llama-tokenizer-js. Each line of the file is
+// Encode throughput on the head of wikitext-2's test split (its first 2000 lines) with the LLaMA
+// tokenizer: ours vs the two JavaScript peers, @huggingface/tokenizers (tokenizers.js) and
+// llama-tokenizer-js. Each line of the file is
 // encoded separately (as `densessm tokenize` does with JSONL records), without BOS, and every
 // tokenizer's ids must equal ours on every line before any number is printed.
 //
 //   pnpm --filter @densessm/tokenizer bench        (or `pnpm bench` at the root)
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { arch, cpus, loadavg } from "node:os";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -12,13 +13,10 @@ import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
 import llamaTokenizerJs from "llama-tokenizer-js";
 import { fromPretrained } from "@densessm/tokenizer";
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
-const shared = resolve(repoRoot, "../shared");
-const textPath = resolve(shared, "data/wikitext-2/test.txt");
-const llamaDir = resolve(shared, "models/llama-tokenizer");
-for (const p of [textPath, llamaDir]) {
-  if (!existsSync(p)) throw new Error(`benchmark data missing: ${p}`);
-}
+// The tests' copies: LLaMA's tokenizer files and the head of wikitext-2's test split.
+const fixtures = resolve(dirname(fileURLToPath(import.meta.url)), "../test/fixtures");
+const textPath = resolve(fixtures, "wikitext-2-test-head.txt");
+const llamaDir = resolve(fixtures, "llama");
 
 const PASSES = Number(process.env["BENCH_PASSES"] ?? 3);
 const lines = readFileSync(textPath, "utf8")
@@ -54,7 +52,7 @@ const contenders: Contender[] = [
   },
   {
     name: "llama-tokenizer-js",
-    // Ships LLaMA's 32k vocabulary and merges built in (the same tokenizer as shared/models).
+    // Ships LLaMA's 32k vocabulary and merges built in (the same tokenizer as test/fixtures/llama).
     load: async () => (text) => llamaTokenizerJs.encode(text, false, true),
   },
 ];
@@ -101,7 +99,7 @@ const peers = rows.slice(1);
 const fastest = peers.reduce((a, b) => (b.median > a.median ? b : a));
 const fastestFirst = peers.reduce((a, b) => (b.firstPass > a.firstPass ? b : a));
 const cpu = cpus()[0]?.model ?? "unknown CPU";
-console.log(`\nLLaMA tokenizer, wikitext-2 test split: ${lines.length} non-empty lines, ${megabytes.toFixed(2)} MB, encoded line by line without BOS; ids identical across all three.`);
+console.log(`\nLLaMA tokenizer, wikitext-2 test split (first 2000 lines): ${lines.length} non-empty lines, ${megabytes.toFixed(2)} MB, encoded line by line without BOS; ids identical across all three.`);
 const load = loadavg()[0]?.toFixed(1) ?? "?";
 console.log(`Machine: ${cpus().length}-core ${arch()} (${cpu}), Node ${process.versions.node}, load average ${load} at the end; median of ${PASSES} passes.\n`);
 console.log("| tokenizer | load (ms) | first pass (MB/s) | median pass (MB/s) | vs ours |");

@@ -15,8 +15,8 @@ export type { AddedTokenJson, TokenizerConfigJson, TokenizerJson } from "./hf/to
 export { parseSentencePieceModel } from "./sentencepiece/modelProto.js";
 export type { SentencePieceModel, SentencePiecePiece } from "./sentencepiece/modelProto.js";
 
+export { tokenizerFromFiles, type FromPretrainedOptions, type TokenizerFiles } from "./hf/fromFiles.js";
 export { fromPretrained, loadTokenizer } from "./node/fromPretrained.js";
-export type { FromPretrainedOptions } from "./node/fromPretrained.js";
 export { saveTokenizer } from "./node/saveTokenizer.js";
 export { tokenizeJsonl } from "./node/tokenizeJsonl.js";
 export type { TokenizeJsonlOptions, TokenizeJsonlResult } from "./node/tokenizeJsonl.js";

@@ -2,14 +2,14 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { DecodeStream, fromPretrained, Tokenizer, type TokenizerJson } from "@densessm/tokenizer";
-import { fixturesDir, llamaDir, randomText, requireShared, rng } from "./helpers.js";
+import { fixturesDir, llamaDir, randomText, rng } from "./helpers.js";
 
 let llama: Tokenizer;
 let byteLevel: Tokenizer;
 let llamaMetaspace: Tokenizer;
 
 beforeAll(async () => {
-  llama = await fromPretrained(requireShared(llamaDir));
+  llama = await fromPretrained(llamaDir);
   byteLevel = await fromPretrained(resolve(fixturesDir, "tiny-byte-level"));
   // LLaMA spelled with HF's Metaspace pre-tokenizer and decoder (whose first-token rule differs).
   const variants = JSON.parse(readFileSync(resolve(fixturesDir, "variants.json"), "utf8")) as Record<string, Partial<TokenizerJson>>;

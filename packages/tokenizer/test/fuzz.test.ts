@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { fromPretrained, Tokenizer } from "@densessm/tokenizer";
-import { fixturesDir, llamaDir, randomText, requireShared, rng, wikitextPath } from "./helpers.js";
+import { fixturesDir, llamaDir, randomText, rng, wikitextPath } from "./helpers.js";
 
 let llama: Tokenizer;
 let llamaModel: Tokenizer;
@@ -10,7 +10,7 @@ let byteLevel: Tokenizer;
 let trainedSp: Tokenizer;
 
 beforeAll(async () => {
-  llama = await fromPretrained(requireShared(llamaDir));
+  llama = await fromPretrained(llamaDir);
   llamaModel = Tokenizer.fromSentencePiece(readFileSync(resolve(llamaDir, "tokenizer.model")));
   byteLevel = await fromPretrained(resolve(fixturesDir, "tiny-byte-level"));
   trainedSp = await fromPretrained(resolve(fixturesDir, "tiny-sentencepiece"));
@@ -94,7 +94,7 @@ describe("fuzz: arbitrary strings never throw and round-trip", () => {
 });
 
 describe("fuzz: huge inputs", () => {
-  const wikitext = readFileSync(requireShared(wikitextPath), "utf8");
+  const wikitext = readFileSync(wikitextPath, "utf8");
 
   it("a 10 MB line of text (no newline) for every tokenizer", () => {
     let line = wikitext.replaceAll("\n", " ");

@@ -1,30 +1,18 @@
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-/** The repository root (…/main), from this file's location. */
-export const repoRoot = resolve(here, "../../..");
-
-/** `shared/` sits next to the repository checkout. */
-export const sharedDir = resolve(repoRoot, "../shared");
-
-export const llamaDir = resolve(sharedDir, "models/llama-tokenizer");
-export const llamaFixturePath = resolve(sharedDir, "fixtures/tokenizer/llama-sentencepiece.jsonl");
-export const wikitextPath = resolve(sharedDir, "data/wikitext-2/test.txt");
-export const fixturesDir = resolve(here, "fixtures");
-
 /**
- * Path of a required shared file. Throws (failing the test file) when it is missing: these tests
- * must never pass by silently skipping the reference data.
+ * Test data, all inside the repository (see fixtures/README.md for where each file came from):
+ * LLaMA's tokenizer files, sentencepiece's own ids for them, and the head of wikitext-2's test split.
  */
-export function requireShared(path: string): string {
-  if (!existsSync(path)) {
-    throw new Error(`required test data is missing: ${path} (expected the shared/ folder next to the repository at ${sharedDir})`);
-  }
-  return path;
-}
+export const fixturesDir = resolve(here, "fixtures");
+export const llamaDir = resolve(fixturesDir, "llama");
+export const llamaFixturePath = resolve(fixturesDir, "llama-sentencepiece.jsonl");
+/** The first 2000 lines (about 0.6 MB) of wikitext-2's test split. */
+export const wikitextPath = resolve(fixturesDir, "wikitext-2-test-head.txt");
 
 export interface LlamaCase {
   text: string;
@@ -33,7 +21,7 @@ export interface LlamaCase {
 }
 
 export function readLlamaFixture(): LlamaCase[] {
-  const lines = readFileSync(requireShared(llamaFixturePath), "utf8").split("\n").filter((l) => l.trim().length > 0);
+  const lines = readFileSync(llamaFixturePath, "utf8").split("\n").filter((l) => l.trim().length > 0);
   const cases = lines.map((l) => JSON.parse(l) as LlamaCase);
   if (cases.length === 0) throw new Error(`${llamaFixturePath} has no cases`);
   return cases;

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Tokenizer, type TokenizerJson } from "@densessm/tokenizer";
-import { fixturesDir, llamaDir, requireShared } from "./helpers.js";
+import { fixturesDir, llamaDir } from "./helpers.js";
 
 // Reference ids written by Python `tokenizers` (see test/fixtures/hf_expected.py) for the tokenizers
 // our trainer produced (test/fixtures/tiny-*) and for LLaMA's tokenizer.json.
@@ -18,7 +18,7 @@ const loadJson = (path: string): TokenizerJson => JSON.parse(readFileSync(path, 
 const baseJson: Record<string, () => TokenizerJson> = {
   "tiny-byte-level": () => loadJson(resolve(fixturesDir, "tiny-byte-level/tokenizer.json")),
   "tiny-sentencepiece": () => loadJson(resolve(fixturesDir, "tiny-sentencepiece/tokenizer.json")),
-  llama: () => loadJson(resolve(requireShared(llamaDir), "tokenizer.json")),
+  llama: () => loadJson(resolve(llamaDir, "tokenizer.json")),
 };
 // Other pipeline spellings of the same vocabularies (see variants.json and hf_expected.py).
 const variants = JSON.parse(readFileSync(resolve(fixturesDir, "variants.json"), "utf8")) as Record<string, Partial<TokenizerJson> & { base: string }>;

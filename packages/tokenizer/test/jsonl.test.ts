@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { fromPretrained, loadTokenizer, tokenizeJsonl } from "@densessm/tokenizer";
-import { llamaDir, readLlamaFixture, requireShared } from "./helpers.js";
+import { llamaDir, readLlamaFixture } from "./helpers.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "densessm-jsonl-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -23,7 +23,7 @@ describe("tokenizeJsonl", () => {
 
   it("--no-special: sentencepiece's plain encode, in input order", async () => {
     const output = join(tmp, "plain.jsonl");
-    const result = await tokenizeJsonl({ tokenizer: requireShared(llamaDir), input, output, addSpecialTokens: false });
+    const result = await tokenizeJsonl({ tokenizer: llamaDir, input, output, addSpecialTokens: false });
     expect(result.records).toBe(cases.length);
     expect(readIds(output)).toEqual(cases.map((c) => c.ids));
     expect(result.tokens).toBe(cases.reduce((n, c) => n + c.ids.length, 0));
@@ -49,7 +49,7 @@ describe("tokenizeJsonl", () => {
 describe("loadTokenizer", () => {
   it("loads a directory, a tokenizer.json, a tokenizer.model, or a renamed file of either kind", async () => {
     const text = " Hello  world \n🦙";
-    const expected = (await fromPretrained(requireShared(llamaDir))).encode(text);
+    const expected = (await fromPretrained(llamaDir)).encode(text);
     copyFileSync(resolve(llamaDir, "tokenizer.json"), join(tmp, "llama.json"));
     copyFileSync(resolve(llamaDir, "tokenizer.model"), join(tmp, "llama.spm"));
     for (const path of [llamaDir, resolve(llamaDir, "tokenizer.json"), resolve(llamaDir, "tokenizer.model"), join(tmp, "llama.json"), join(tmp, "llama.spm")]) {

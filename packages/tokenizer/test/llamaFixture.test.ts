@@ -2,17 +2,17 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { fromPretrained, Tokenizer } from "@densessm/tokenizer";
-import { llamaDir, readLlamaFixture, requireShared, wikitextPath } from "./helpers.js";
+import { llamaDir, readLlamaFixture, wikitextPath } from "./helpers.js";
 
-// sentencepiece's plain encode of LLaMA's tokenizer.model (no BOS), recorded in shared/fixtures.
+// sentencepiece's plain encode of LLaMA's tokenizer.model (no BOS), recorded in test/fixtures/llama-sentencepiece.jsonl.
 const cases = readLlamaFixture();
 
 let fromModel: Tokenizer;
 let fromJson: Tokenizer;
 
 beforeAll(() => {
-  fromModel = Tokenizer.fromSentencePiece(readFileSync(requireShared(resolve(llamaDir, "tokenizer.model"))));
-  fromJson = Tokenizer.fromJSON(readFileSync(requireShared(resolve(llamaDir, "tokenizer.json")), "utf8"));
+  fromModel = Tokenizer.fromSentencePiece(readFileSync(resolve(llamaDir, "tokenizer.model")));
+  fromJson = Tokenizer.fromJSON(readFileSync(resolve(llamaDir, "tokenizer.json"), "utf8"));
 });
 
 describe.each([
@@ -52,7 +52,7 @@ describe.each([
 
 describe("LLaMA sources agree", () => {
   it("tokenizer.model and tokenizer.json give identical ids on wikitext lines", () => {
-    const lines = readFileSync(requireShared(wikitextPath), "utf8").split("\n").slice(0, 2000);
+    const lines = readFileSync(wikitextPath, "utf8").split("\n").slice(0, 2000);
     for (const line of lines) expect(fromModel.encode(line)).toEqual(fromJson.encode(line));
   });
 
@@ -75,7 +75,7 @@ describe("LLaMA sources agree", () => {
   });
 
   it("fromPretrained reads the directory (tokenizer.json + tokenizer_config.json)", async () => {
-    const tok = await fromPretrained(requireShared(llamaDir));
+    const tok = await fromPretrained(llamaDir);
     expect(tok.encode("Hello world")).toEqual([1, 15043, 3186]);
     expect(tok.specialTokens).toEqual({ bos: "<s>", eos: "</s>", unk: "<unk>" });
     const viaModel = await fromPretrained(llamaDir, { prefer: "tokenizer.model" });

@@ -1,13 +1,13 @@
 import { resolve } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { fromPretrained, Tokenizer, TokenizerFormatError } from "@densessm/tokenizer";
-import { fixturesDir, llamaDir, requireShared } from "./helpers.js";
+import { fixturesDir, llamaDir } from "./helpers.js";
 
 let llama: Tokenizer;
 let byteLevel: Tokenizer;
 
 beforeAll(async () => {
-  llama = await fromPretrained(requireShared(llamaDir));
+  llama = await fromPretrained(llamaDir);
   byteLevel = await fromPretrained(resolve(fixturesDir, "tiny-byte-level"));
 });
 

@@ -1,5 +1,5 @@
-import { Session, writeFileAtomic, type ForwardMode, type Tensor } from "@densessm/core";
-import { loadModel, resolveModelDir } from "@densessm/lm";
+import { CausalLM, Session, writeFileAtomic, type ForwardMode, type Tensor } from "@densessm/core";
+import { resolveModelDir } from "@densessm/lm";
 import { CliError } from "../errors.js";
 import { parseIdRows, readJson } from "../io.js";
 
@@ -50,11 +50,10 @@ async function maxAbsError(logits: Tensor, file: string, mode: ForwardMode): Pro
 
 /** `densessm forward`: runs a checkpoint on rows of token ids and writes the logits. */
 export async function forward(options: ForwardOptions): Promise<ForwardResult> {
-  const lm = await loadModel(await resolveModelDir(options.model));
+  const lm = await CausalLM.fromPretrained(await resolveModelDir(options.model));
   if (!lm.modes.includes(options.mode)) throw new CliError(`--mode ${options.mode} is not available for ${lm.family} (available: ${lm.modes.join(", ")})`);
   const ids = parseIdRows(await readJson(options.ids, "ids file"), options.ids, lm.vocabSize);
   const session = await Session.create(options.backend);
-  session.setParameters(lm.module.namedParameters());
   const start = performance.now();
   const logits = await lm.logits(session, ids, options.mode);
   const seconds = (performance.now() - start) / 1000;

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { LanguageModel } from "@densessm/lm";
 import { CliError } from "../errors.js";
-import { collect, nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber, fraction } from "../options.js";
+import { collect, nonNegativeInt, nonNegativeNumber, positiveNumber, fraction } from "../options.js";
 
 interface GenerateFlags {
   model: string;
@@ -25,7 +25,7 @@ export function registerGenerate(program: Command): void {
     .option("--prompt <text>", "prompt (repeat for a batch of prompts)", collect)
     .option("--max-tokens <n>", "tokens to generate per prompt", nonNegativeInt, 64)
     .option("--temperature <x>", "sampling temperature (0: greedy)", nonNegativeNumber, 0)
-    .option("--top-k <n>", "sample from the k most likely tokens", positiveInt)
+    .option("--top-k <n>", "sample from the k most likely tokens (0: off)", nonNegativeInt)
     .option("--top-p <x>", "nucleus sampling mass", fraction)
     .option("--repetition-penalty <x>", "> 1 discourages repeats", positiveNumber, 1)
     .option("--stop <text>", "stop a prompt's text at this string (repeatable)", collect)

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { Option } from "commander";
-import { LanguageModel, PRESETS, train, type TrainOptions, type TrainResult } from "@densessm/lm";
+import { listPresets } from "@densessm/core";
+import { LanguageModel, train, type TrainOptions, type TrainResult } from "@densessm/lm";
 import { DEFAULT_CORPUS } from "../assets.js";
 import { collect, fraction, nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber } from "../options.js";
 import { progressPrinter } from "../progress.js";
@@ -40,7 +41,7 @@ export function registerTrain(program: Command): void {
   program
     .command("train")
     .description("Train a model on text, with resumable checkpoints; ends with a generated sample and the validation perplexity.\nWith no flags: a 3.3M-parameter DenseRetNet on the bundled tinyshakespeare, about 6 minutes on 2 CPU cores.")
-    .option("--model <preset|config.json>", `model preset (${Object.keys(PRESETS).join(", ")}) or a config.json`, "dense-retnet-small")
+    .option("--model <preset|config.json>", `model preset (${listPresets().map((p) => p.name).join(", ")}) or a config.json`, "dense-retnet-small")
     .option("--data <path>", "text file or folder (repeatable; default: the bundled tinyshakespeare)", collect)
     .option("--tokenizer <file|dir>", "tokenizer to use (default: train one on the data)")
     .option("--vocab-size <n>", "vocabulary of the tokenizer trained on the fly", positiveInt, 1024)

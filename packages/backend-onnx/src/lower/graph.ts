@@ -48,10 +48,8 @@ export interface LowerOptions {
   /** Dimension names for the graph's inputs and outputs, by binding name and axis (exports). */
   readonly dynamicDims?: (binding: string, axis: number, size: number) => string | undefined;
   readonly graphName?: string;
-  /** Renames bindings in the ONNX graph (exports use transformers.js's names). */
-  readonly rename?: (binding: string, role: "input" | "output") => string;
   /**
-   * Graph inputs computed inside the model instead of fed (exports compute position tables from
+   * Graph inputs computed inside the model instead of fed (exports look position feeds up by
    * position_ids, and cast int64 ids): each returns the value's name, adding inputs it needs.
    */
   readonly computedInputs?: Readonly<Record<string, (g: OnnxGraphBuilder) => string>>;
@@ -74,7 +72,6 @@ export function lowerGraph(graph: Graph, options: LowerOptions = {}): LoweredMod
   const values: string[] = [];
   const inputs: LoweredBinding[] = [];
   const indexChecks: IndexCheck[] = [];
-  const rename = options.rename ?? ((n: string) => n);
   const taken = new Set<string>();
   const dims = (binding: string, shape: readonly number[]) => shape.map((d, i) => options.dynamicDims?.(binding, i, d) ?? d);
 
@@ -87,7 +84,7 @@ export function lowerGraph(graph: Graph, options: LowerOptions = {}): LoweredMod
         continue;
       }
       const baked = node.op === "param" ? options.initializers?.get(name) : undefined;
-      const onnxName = rename(name, "input");
+      const onnxName = name;
       if (baked) {
         const value = baked.dtype === node.dtype ? baked : baked.to(node.dtype);
         values[node.id] = g.rawConstant(node.dtype, node.shape, tensorBytes(value), onnxName);
@@ -123,7 +120,7 @@ export function lowerGraph(graph: Graph, options: LowerOptions = {}): LoweredMod
   for (const i of g.inputs) taken.add(i.name);
   const outputs: LoweredBinding[] = graph.outputs.map((o) => {
     const node = graph.nodes[o.id]!;
-    let onnxName = rename(o.name, "output");
+    let onnxName = o.name;
     // ONNX values have one name; an output that is also an input's name gets a suffix.
     while (taken.has(onnxName)) onnxName = `${onnxName}:out`;
     taken.add(onnxName);

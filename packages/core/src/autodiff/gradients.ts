@@ -1,7 +1,7 @@
 import { DenseSSMError, ShapeError } from "../errors.js";
-import type { Graph } from "../graph/graph.js";
-import { rebuild, prune } from "../graph/transform.js";
-import type { SymTensor } from "../graph/symbolic.js";
+import { liveNodes, type Graph } from "../graph/graph.js";
+import { GraphBuilder, type SymTensor } from "../graph/symbolic.js";
+import { prune, replayNode } from "../graph/transform.js";
 import { getOp } from "../ops/registry.js";
 import { isFloat } from "../tensor/dtype.js";
 import { formatShape, sameShape } from "../tensor/shape.js";
@@ -39,8 +39,22 @@ export function gradients(graph: Graph, options: GradientOptions): Graph {
     });
   const targets = [...pick(graph.params, options.params, "parameter"), ...pick(graph.inputs, options.inputs ?? [], "input")];
 
-  const { builder, map } = rebuild(graph, (def) => !def.grad);
+  // Only the nodes on a path from a target to the loss are differentiated: a composite without a
+  // gradient rule is expanded there (autodiff goes through its decomposition) and stays one node
+  // everywhere else, and no gradient is propagated into what does not depend on a target.
+  const onPath = pathNodes(graph, lossBinding.id, targets.map((t) => t.id));
+  let differentiating = false;
+  const builder = new GraphBuilder({ expand: (def) => differentiating && !def.grad });
+  const map: SymTensor[] = [];
+  for (const node of graph.nodes) {
+    differentiating = onPath.has(node.id);
+    map[node.id] = replayNode(node, builder, map);
+  }
+  for (const o of graph.outputs) builder.output(o.name, map[o.id]!);
   const forwardCount = builder.nodes.length;
+  const dependsOnTarget = new Set(targets.map((t) => map[t.id]!.id));
+  for (const node of builder.nodes) if (node.inputs.some((i) => dependsOnTarget.has(i))) dependsOnTarget.add(node.id);
+
   const grads = new Map<number, SymTensor>();
   const loss = map[lossBinding.id]!;
   grads.set(loss.id, builder.scalar(1, loss.dtype));
@@ -56,7 +70,7 @@ export function gradients(graph: Graph, options: GradientOptions): Graph {
       const inputGrads = def.grad({ inputs, output: builder.sym(id), grad: g, attrs: node.attrs });
       inputs.forEach((x, i) => {
         const gi = inputGrads[i];
-        if (!gi || !isFloat(x.dtype)) return;
+        if (!gi || !isFloat(x.dtype) || !dependsOnTarget.has(x.id)) return;
         if (!sameShape(gi.shape, x.shape)) {
           throw new DenseSSMError(`gradient rule of "${node.op}" returned shape ${formatShape(gi.shape)} for an input of shape ${formatShape(x.shape)}`);
         }
@@ -71,4 +85,15 @@ export function gradients(graph: Graph, options: GradientOptions): Graph {
     }
   });
   return prune(builder.build());
+}
+
+/** Nodes that depend on one of `from` and that `to` depends on (both ends included). */
+function pathNodes(graph: Graph, to: number, from: readonly number[]): Set<number> {
+  const reachesTo = liveNodes({ ...graph, outputs: [{ name: "", id: to }] });
+  const path = new Set<number>();
+  const sources = new Set(from);
+  for (const node of graph.nodes) {
+    if (reachesTo.has(node.id) && (sources.has(node.id) || node.inputs.some((i) => path.has(i)))) path.add(node.id);
+  }
+  return path;
 }

@@ -5,7 +5,7 @@ import { trace } from "../graph/symbolic.js";
 import { getOp } from "../ops/registry.js";
 import { Rng } from "../runtime/rng.js";
 import type { Session } from "../runtime/session.js";
-import { isFloat } from "../tensor/dtype.js";
+import { isFloat, type DType } from "../tensor/dtype.js";
 import { formatShape, numel, sameShape, type Shape } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
 import { ref, unravel, type Ref } from "./reference.js";
@@ -25,6 +25,8 @@ export interface ConformanceCase {
   readonly group: "op" | "decomposition" | "grad" | "errors";
   /** The op this case checks (absent for the error cases), for coverage checks. */
   readonly op?: string;
+  /** Every dtype its graphs hold (absent: float32 and int32 only, which every backend holds). */
+  readonly dtypes?: readonly DType[];
   run(session: Session): Promise<void>;
 }
 
@@ -62,7 +64,7 @@ export function graphOf(fn: Fn, inputs: readonly Tensor[], expandAll = false) {
 
 export const feedsOf = (inputs: readonly Tensor[]) => Object.fromEntries(inputs.map((t, i) => [`x${i}`, t]));
 
-function assertClose(what: string, actual: Tensor, expected: Ref, tol: number): void {
+export function assertClose(what: string, actual: Tensor, expected: Ref, tol: number): void {
   if (!sameShape(actual.shape, expected.shape)) throw new ConformanceError(`${what}: shape ${formatShape(actual.shape)}, expected ${formatShape(expected.shape)}`);
   const a = actual.toFloat32();
   for (let i = 0; i < a.length; i++) {
@@ -120,11 +122,13 @@ export function opConformanceCases(spec: OpConformanceSpec): ConformanceCase[] {
   const tol = spec.tol ?? 1e-5;
   const { name, op } = spec;
   const def = getOp(op);
+  const dtypes = [...new Set(graphOf(spec.fn, spec.inputs).nodes.map((n) => n.dtype))];
   const cases: ConformanceCase[] = [
     {
       name: `op/${name}`,
       group: "op",
       op,
+      dtypes,
       run: async (session) => assertClose(name, (await session.run(graphOf(spec.fn, spec.inputs), feedsOf(spec.inputs))).y!, spec.expected(spec.inputs.map(asRef)), tol),
     },
   ];
@@ -133,9 +137,10 @@ export function opConformanceCases(spec: OpConformanceSpec): ConformanceCase[] {
       name: `decomposition/${name}`,
       group: "decomposition",
       op,
+      dtypes,
       run: async (session) => assertClose(`${name} (decomposed)`, (await session.run(graphOf(spec.fn, spec.inputs, true), feedsOf(spec.inputs))).y!, spec.expected(spec.inputs.map(asRef)), Math.max(tol, 1e-5)),
     });
   }
-  if ((def.grad || def.kind === "composite") && gradTargets(spec).length > 0) cases.push({ name: `grad/${name}`, group: "grad", op, run: (session) => checkGradient(session, spec) });
+  if ((def.grad || def.kind === "composite") && gradTargets(spec).length > 0) cases.push({ name: `grad/${name}`, group: "grad", op, dtypes, run: (session) => checkGradient(session, spec) });
   return cases;
 }

@@ -1,3 +1,4 @@
+import { gradients, gradName } from "../autodiff/gradients.js";
 import { DenseSSMError, DTypeError, ShapeError } from "../errors.js";
 import type { SymTensor } from "../graph/symbolic.js";
 import * as ops from "../ops/api.js";
@@ -5,10 +6,10 @@ import { hashUniform } from "../ops/random.js";
 import { getOp } from "../ops/registry.js";
 import { Rng } from "../runtime/rng.js";
 import type { Session } from "../runtime/session.js";
-import { float16BitsToFloat32, float32ToFloat16Bits, bfloat16BitsToFloat32, float32ToBFloat16Bits } from "../tensor/dtype.js";
+import { float16BitsToFloat32, float32ToFloat16Bits, bfloat16BitsToFloat32, float32ToBFloat16Bits, type DType } from "../tensor/dtype.js";
 import { formatShape, numel, sameShape, type Shape } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
-import { ConformanceError, feedsOf, graphOf, opConformanceCases, type ConformanceCase, type OpConformanceSpec } from "./op-cases.js";
+import { assertClose, ConformanceError, feedsOf, graphOf, opConformanceCases, type ConformanceCase, type OpConformanceSpec } from "./op-cases.js";
 import { sampleSpecs } from "./sample-cases.js";
 import { broadcastRef, matmulRef, permuteRef, reduceRef, ref, scanRef, unravel, ravel } from "./reference.js";
 
@@ -165,6 +166,7 @@ function opCases(): OpConformanceSpec[] {
       tol: 0,
       gradInputs: [],
     },
+    { ...un("stopGradient", (v) => v, x234, ([x]) => ops.stopGradient(x!)), gradInputs: [] }, // its gradient: stopGradientCase
     un("sigmoid", sig, x234, ([x]) => x!.sigmoid()),
     un("silu", (v) => v * sig(v), x234, ([x]) => x!.silu()),
     un("softplus", (v) => Math.log1p(Math.exp(-Math.abs(v))) + Math.max(v, 0), Tensor.float32([-30, -3, -0.5, 0, 0.5, 3, 30]), ([x]) => x!.softplus()),
@@ -299,16 +301,34 @@ function errorCases(): ConformanceCase[] {
   ];
 }
 
+/** d/dx sum(x · stopGradient(x)) is x, not the 2x that finite differences see. */
+function stopGradientCase(): ConformanceCase {
+  const x = rand([2, 3]);
+  return {
+    name: "grad/stopGradient",
+    group: "grad",
+    op: "stopGradient",
+    run: async (session) => {
+      const g = gradients(graphOf(([v]) => v!.mul(ops.stopGradient(v!)).sum(), [x]), { loss: "y", params: [], inputs: ["x0"] });
+      assertClose("d/dx sum(x · stopGradient(x))", (await session.run(g, feedsOf([x])))[gradName("x0")]!, ref(x.shape, x.toFloat32()), 1e-6);
+    },
+  };
+}
+
 /**
  * The conformance suite every backend runs (ours in their tests; third-party backends in theirs):
  * each op against a naive float64 reference, each composite's reference decomposition against the
  * same reference, finite-difference checks of every gradient rule, and bad input. Packages that
  * define composites ship their own cases (built with `opConformanceCases`) to run alongside.
+ * `dtypes` (a backend's `capabilities.dtypes`) leaves out the cases that need a dtype the backend
+ * does not hold, such as the float16 casts; by default every case is included.
  *
- *     for (const c of conformanceSuite()) it(c.name, () => c.run(session));
+ *     for (const c of conformanceSuite(backend.capabilities)) it(c.name, () => c.run(session));
  */
-export function conformanceSuite(): ConformanceCase[] {
-  return [...opCases().flatMap(opConformanceCases), ...errorCases()];
+export function conformanceSuite(options: { readonly dtypes?: readonly DType[] } = {}): ConformanceCase[] {
+  const { dtypes } = options;
+  const cases = [...opCases().flatMap(opConformanceCases), stopGradientCase(), ...errorCases()];
+  return dtypes ? cases.filter((c) => (c.dtypes ?? []).every((d) => dtypes.includes(d))) : cases;
 }
 
 /** Ops that `cases` exercise (by default core's suite), for coverage checks. */

@@ -36,13 +36,6 @@ export interface Graph {
   readonly outputs: readonly Binding[];
 }
 
-/** For each node, the nodes that read it. */
-export function consumers(graph: Graph): number[][] {
-  const users: number[][] = graph.nodes.map(() => []);
-  for (const node of graph.nodes) for (const i of node.inputs) users[i]!.push(node.id);
-  return users;
-}
-
 /** Ids of the nodes the outputs depend on. */
 export function liveNodes(graph: Graph): Set<number> {
   const live = new Set<number>();

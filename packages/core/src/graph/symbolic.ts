@@ -83,6 +83,8 @@ export class SymTensor {
   cast(dtype: DType): SymTensor { return api.cast(this, dtype); }
   softmax(axis = -1): SymTensor { return api.softmax(this, axis); }
   logSoftmax(axis = -1): SymTensor { return api.logSoftmax(this, axis); }
+  /** The same values with no gradient flowing back through them (PyTorch's `detach()`). */
+  stopGradient(): SymTensor { return api.stopGradient(this); }
 
   toString(): string {
     return `SymTensor(%${this.id} ${this.node.op}, ${this.dtype}, [${this.shape.join(", ")}])`;
@@ -137,7 +139,10 @@ export class GraphBuilder {
   readonly outputs: Binding[] = [];
   private readonly paramNames = new Map<ParameterLike, string>();
   private readonly paramIds = new Map<string, number>();
-  private readonly scalarIds = new Map<string, number>();
+  /** Constant nodes by dtype, shape and a hash of their bytes (a bucket, confirmed byte for byte). */
+  private readonly constantIds = new Map<string, number[]>();
+  /** Constant nodes by the tensor object already looked up, so passing one tensor again costs no hashing. */
+  private readonly constantOf = new Map<Tensor, number>();
   readonly expand: ExpandPolicy;
 
   constructor(options: GraphBuilderOptions = {}) {
@@ -191,16 +196,25 @@ export class GraphBuilder {
     return this.param(name, p.value.shape, p.value.dtype === "int32" ? "int32" : "float32");
   }
 
+  /**
+   * A constant node. A graph holds each distinct constant once: asking again for one with the same
+   * dtype, shape and bytes returns the existing node, so model code may build the same table in
+   * every layer (a decay mask, a position table) and the graph still carries one copy.
+   */
   constant(value: Tensor): SymTensor {
-    if (value.size === 1 && value.rank === 0) {
-      const key = `${value.dtype}:${value.get(0)}`;
-      const cached = this.scalarIds.get(key);
-      if (cached !== undefined) return this.sym(cached);
-      const s = this.push(CONST, [], { value });
-      this.scalarIds.set(key, s.id);
-      return s;
+    let id = this.constantOf.get(value);
+    if (id === undefined) {
+      const bits = bitsOf(value);
+      const key = `${value.dtype}[${value.shape.join(",")}]#${hashBits(bits)}`;
+      const bucket = this.constantIds.get(key) ?? [];
+      id = bucket.find((c) => sameBits(bitsOf(this.nodes[c]!.attrs.value as Tensor), bits));
+      if (id === undefined) {
+        id = this.push(CONST, [], { value }).id;
+        this.constantIds.set(key, [...bucket, id]);
+      }
+      this.constantOf.set(value, id);
     }
-    return this.push(CONST, [], { value });
+    return this.sym(id);
   }
 
   scalar(value: number, dtype: DType = "float32"): SymTensor {
@@ -242,6 +256,25 @@ export class GraphBuilder {
     if (this.outputs.length === 0) throw new DenseSSMError("a graph needs at least one output");
     return { nodes: [...this.nodes], inputs: [...this.inputs], params: [...this.params], outputs: [...this.outputs] };
   }
+}
+
+/** A tensor's storage as integers, so equal bits compare equal (-0 and 0 differ, a NaN equals itself). */
+function bitsOf(t: Tensor): Int32Array | Uint16Array {
+  const d = t.data;
+  return d instanceof Float32Array ? new Int32Array(d.buffer, d.byteOffset, d.length) : d;
+}
+
+/** FNV-1a over whole words: one cheap pass, enough to bucket constants (equality is checked after). */
+function hashBits(bits: Int32Array | Uint16Array): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < bits.length; i++) h = Math.imul(h ^ bits[i]!, 0x01000193);
+  return h >>> 0;
+}
+
+function sameBits(a: Int32Array | Uint16Array, b: Int32Array | Uint16Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Resolves a TensorLike to a node of `builder`; numbers become scalar constants of `dtype`. */

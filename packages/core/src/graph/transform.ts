@@ -17,7 +17,8 @@ export function replay(graph: Graph, builder: GraphBuilder): SymTensor[] {
   return map;
 }
 
-function replayNode(node: Node, builder: GraphBuilder, map: readonly SymTensor[]): SymTensor {
+/** Re-traces one node whose inputs `map` already holds (see `replay`). */
+export function replayNode(node: Node, builder: GraphBuilder, map: readonly SymTensor[]): SymTensor {
   switch (node.op) {
     case "input":
       return builder.input(node.attrs.name as string, node.shape, node.dtype);

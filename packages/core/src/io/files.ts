@@ -1,6 +1,8 @@
 import { FormatError } from "../errors.js";
 import type { Tensor } from "../tensor/tensor.js";
+import { folderSource } from "./file-source.js";
 import { parseSafetensors, serializeSafetensors, type SafetensorsFile } from "./safetensors.js";
+import { readWeights } from "./weights.js";
 
 // File helpers for Node. They import node:fs lazily so the rest of core stays browser-safe.
 
@@ -48,38 +50,9 @@ export async function writeSafetensors(file: string, tensors: Iterable<readonly 
   await writeFileAtomic(file, serializeSafetensors(tensors, metadata));
 }
 
-/**
- * Loads every tensor of a Hugging Face style folder: `model.safetensors`, or the shards listed by
- * `model.safetensors.index.json` (its weight_map is checked against what each shard holds).
- */
+/** Every weight of a model folder on disk: see `readWeights`. */
 export async function readSafetensorsFolder(dir: string): Promise<Map<string, Tensor>> {
-  const { readFile, access } = await fs();
-  const { join } = await pathModule();
-  const index = join(dir, "model.safetensors.index.json");
-  const single = join(dir, "model.safetensors");
-  const exists = (p: string) => access(p).then(() => true, () => false);
-  if (await exists(index)) {
-    let weightMap: Record<string, string>;
-    try {
-      weightMap = (JSON.parse(await readFile(index, "utf8")) as { weight_map: Record<string, string> }).weight_map;
-      if (!weightMap || typeof weightMap !== "object") throw new Error("no weight_map object");
-    } catch (e) {
-      throw new FormatError(`${index}: not a valid safetensors index (${(e as Error).message})`);
-    }
-    const out = new Map<string, Tensor>();
-    for (const shard of new Set(Object.values(weightMap))) {
-      const { tensors } = await readSafetensors(join(dir, shard));
-      for (const [name, t] of tensors) {
-        if (weightMap[name] !== shard) throw new FormatError(`${index}: tensor "${name}" is in ${shard} but the weight_map says ${weightMap[name] ?? "nothing"}`);
-        out.set(name, t);
-      }
-    }
-    const missing = Object.keys(weightMap).filter((n) => !out.has(n));
-    if (missing.length) throw new FormatError(`${index}: tensors listed in weight_map but absent from their shard: ${missing.join(", ")}`);
-    return out;
-  }
-  if (await exists(single)) return (await readSafetensors(single)).tensors;
-  throw new FormatError(`${dir}: no model.safetensors or model.safetensors.index.json`);
+  return readWeights(folderSource(dir));
 }
 
 /**

@@ -68,27 +68,65 @@ export abstract class Module {
   }
 
   /**
-   * Assigns parameters from a state dict. Every problem is collected and reported in one error that
-   * names each key: missing, unexpected (unless `strict` is false), or of the wrong shape. Values in
-   * float16/bfloat16 are widened to float32.
+   * Assigns parameters from a state dict. A parameter shared under several names (tied weights)
+   * may be stored under any of them, or under several if they hold the same values. Every problem
+   * is collected and reported in one error that names each key: missing, unexpected (unless
+   * `strict` is false), of the wrong shape, integer where floats belong, or tied but different.
+   * `keepMissing` names parameters that may be absent and then keep their current values. Values
+   * in float16/bfloat16 are widened to float32.
    */
-  loadStateDict(dict: ReadonlyMap<string, Tensor>, options: { strict?: boolean } = {}): void {
+  loadStateDict(dict: ReadonlyMap<string, Tensor>, options: { strict?: boolean; keepMissing?: (name: string) => boolean } = {}): void {
     const strict = options.strict ?? true;
     const params = this.allNamedParameters();
+    const names = new Map<Parameter, string[]>();
+    for (const [name, p] of params) names.set(p, [...(names.get(p) ?? []), name]);
     const problems: string[] = [];
-    for (const [name, p] of params) {
-      const t = dict.get(name);
-      if (!t) problems.push(`missing tensor "${name}" (expected ${formatShape(p.shape)})`);
-      else if (!sameShape(t.shape, p.shape)) problems.push(`tensor "${name}" has shape ${formatShape(t.shape)}, expected ${formatShape(p.shape)}`);
+    const chosen = new Map<Parameter, [string, Tensor]>();
+    for (const [p, aliases] of names) {
+      const present = aliases.filter((n) => dict.has(n));
+      if (present.length === 0) {
+        if (!aliases.every((n) => options.keepMissing?.(n))) problems.push(`missing tensor "${aliases[0]}" (expected ${formatShape(p.shape)}${aliases.length > 1 ? `; tied with ${aliases.slice(1).map((n) => `"${n}"`).join(", ")}` : ""})`);
+        continue;
+      }
+      const [first, ...others] = present.map((n) => [n, dict.get(n)!] as [string, Tensor]);
+      let ok = true;
+      for (const [name, t] of [first!, ...others]) {
+        if (!sameShape(t.shape, p.shape)) problems.push(`tensor "${name}" has shape ${formatShape(t.shape)}, expected ${formatShape(p.shape)}`);
+        else if (t.dtype === "int32" && p.value.dtype !== "int32") problems.push(`tensor "${name}" holds integers; expected floating point weights`);
+        else continue;
+        ok = false;
+      }
+      for (const [name, t] of others) {
+        if (ok && !sameValues(first![1], t)) {
+          problems.push(`tensors "${first![0]}" and "${name}" are tied in this model (one parameter) but differ in the checkpoint`);
+          ok = false;
+        }
+      }
+      if (ok) chosen.set(p, first!);
     }
     if (strict) {
       const known = new Set(params.map(([n]) => n));
       for (const name of dict.keys()) if (!known.has(name)) problems.push(`unexpected tensor "${name}"`);
     }
-    if (problems.length) throw new FormatError(`cannot load state dict:\n  ${problems.join("\n  ")}`);
-    for (const [name, p] of params) {
-      const t = dict.get(name)!;
-      p.assign(t.dtype === "float32" || t.dtype === "int32" ? t : t.to("float32"), name);
-    }
+    if (problems.length) throw new FormatError(`cannot load state dict:\n  ${listProblems(problems)}`);
+    for (const [p, [name, t]] of chosen) p.assign(t.dtype === "float32" || t.dtype === "int32" ? t : t.to("float32"), name);
   }
+}
+
+/** At most 20 problems, then how many more: a 300-layer mismatch stays readable. */
+function listProblems(problems: readonly string[], limit = 20): string {
+  const shown = problems.slice(0, limit).join("\n  ");
+  return problems.length > limit ? `${shown}\n  ... and ${problems.length - limit} more` : shown;
+}
+
+function sameValues(a: Tensor, b: Tensor): boolean {
+  if (a === b) return true;
+  if (a.dtype === b.dtype) {
+    const x = new Uint8Array(a.data.buffer, a.data.byteOffset, a.data.byteLength);
+    const y = new Uint8Array(b.data.buffer, b.data.byteOffset, b.data.byteLength);
+    return x.length === y.length && x.every((v, i) => v === y[i]);
+  }
+  const x = a.toFloat32();
+  const y = b.toFloat32();
+  return x.length === y.length && x.every((v, i) => v === y[i]);
 }

@@ -24,5 +24,6 @@ export {
   silu,
   softmax,
   softplus,
+  stopGradient,
   tanh,
 } from "./composites.js";

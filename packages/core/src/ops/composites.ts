@@ -3,7 +3,7 @@ import { currentBuilder, type SymTensor, type TensorLike } from "../graph/symbol
 import { formatShape, normalizeAxis, numel } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
 import { add, equal, exp, log, maximum, mul, neg, recip, rsqrt, sub } from "./elementwise.js";
-import { asSym, expectFloat, input } from "./helpers.js";
+import { asSym, expectArity, expectFloat, input } from "./helpers.js";
 import { matmul } from "./matmul.js";
 import { max, sum } from "./reduce.js";
 import { defineOp, type CompositeOpDef, type TypeInfo } from "./registry.js";
@@ -49,6 +49,25 @@ export const GELU = unaryComposite("gelu", "GELU, tanh approximation: 0.5 x (1 +
   return mul(mul(x, 0.5), add(tanh(inner), 1));
 });
 
+/**
+ * Identity in the forward pass, no gradient in the backward pass (PyTorch's `.detach()`, JAX's
+ * `stop_gradient`). A composite, not a primitive, so the required op set does not grow: its
+ * decomposition is the input itself, so lowering removes the node and no backend implements
+ * anything, while autodiff (which keeps every composite that has a gradient rule) still sees it.
+ */
+export const STOP_GRADIENT = defineOp({
+  name: "stopGradient",
+  kind: "composite",
+  doc: "identity forward, no gradient (detach)",
+  infer: (inputs: readonly TypeInfo[]) => {
+    expectArity(inputs, 1, "stopGradient");
+    return inputs[0]!;
+  },
+  decompose: ([x]) => x!,
+  grad: () => [undefined],
+} satisfies CompositeOpDef);
+
+export const stopGradient = (x: TensorLike): SymTensor => emitUnary(STOP_GRADIENT, x);
 export const sigmoid = (x: TensorLike): SymTensor => emitUnary(SIGMOID, x);
 export const silu = (x: TensorLike): SymTensor => emitUnary(SILU, x);
 export const softplus = (x: TensorLike): SymTensor => emitUnary(SOFTPLUS, x);

@@ -81,10 +81,6 @@ export function getOp(name: string): OpDef {
   return def;
 }
 
-export function hasOp(name: string): boolean {
-  return registry.has(name);
-}
-
 export function listOps(kind?: OpDef["kind"]): OpDef[] {
   return [...registry.values()].filter((d) => !kind || d.kind === kind);
 }

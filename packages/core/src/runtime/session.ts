@@ -5,6 +5,7 @@ import type { Graph } from "../graph/graph.js";
 import type { ParameterLike } from "../graph/symbolic.js";
 import { lower } from "../graph/transform.js";
 import { PRIMITIVE_NAMES } from "../ops/primitives.js";
+import type { DType } from "../tensor/dtype.js";
 import { formatShape, sameShape } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
 
@@ -22,6 +23,9 @@ interface BoundParameter {
 /** What `run` accepts for each graph input: host tensors, or device tensors from an earlier run. */
 export type Feed = Tensor | DeviceTensor;
 
+/** Dtypes every backend must hold: what graphs compute in (float16/bfloat16 are optional storage). */
+const REQUIRED_DTYPES: readonly DType[] = ["float32", "int32"];
+
 /**
  * Runs graphs on one backend. It lowers each graph to what the backend supports, compiles it once,
  * uploads parameters once (again only when their value changes), and checks every feed against the
@@ -34,6 +38,8 @@ export class Session {
   constructor(readonly backend: Backend) {
     const missing = [...PRIMITIVE_NAMES].filter((op) => !backend.capabilities.ops.has(op));
     if (missing.length) throw new BackendError(`backend "${backend.name}" does not implement the primitive ops: ${missing.join(", ")}`);
+    const dtypes = REQUIRED_DTYPES.filter((d) => !backend.capabilities.dtypes.includes(d));
+    if (dtypes.length) throw new BackendError(`backend "${backend.name}" does not declare the required dtypes: ${dtypes.join(", ")} (it declares ${backend.capabilities.dtypes.join(", ") || "none"})`);
   }
 
   /** A session on the named backend, or on the best available one. */
@@ -50,40 +56,53 @@ export class Session {
     }
   }
 
-  /** The lowered, compiled form of `graph` (cached per graph object). */
+  /**
+   * The lowered, compiled form of `graph`, cached per graph object. A compile that fails is not
+   * cached, so a later call tries again (after a lost device, say) instead of repeating the error.
+   */
   compile(graph: Graph): Promise<Executable> {
     let exe = this.compiled.get(graph);
     if (!exe) {
-      const ops = this.backend.capabilities.ops;
-      exe = this.backend.compile(lower(graph, (op) => ops.has(op)));
-      this.compiled.set(graph, exe);
+      const pending = this.lowerAndCompile(graph);
+      pending.catch(() => {
+        if (this.compiled.get(graph) === pending) this.compiled.delete(graph);
+      });
+      this.compiled.set(graph, pending);
+      exe = pending;
     }
     return exe;
   }
 
-  /** Runs `graph` and returns its outputs as device tensors (for state kept on the device). */
+  private async lowerAndCompile(graph: Graph): Promise<Executable> {
+    const ops = this.backend.capabilities.ops;
+    const lowered = lower(graph, (op) => ops.has(op));
+    checkDTypes(lowered, this.backend);
+    return this.backend.compile(lowered);
+  }
+
+  /**
+   * Runs `graph` and returns its outputs as device tensors (for state kept on the device). Feeds it
+   * uploads are released before it returns, also when it throws.
+   */
   async runOnDevice(graph: Graph, inputs: Readonly<Record<string, Feed>> = {}): Promise<Map<string, DeviceTensor>> {
+    checkFeeds(graph, inputs);
     const exe = await this.compile(graph);
     const feeds = new Map<string, DeviceTensor>();
     const uploaded: DeviceTensor[] = [];
-    for (const b of graph.inputs) {
-      const node = graph.nodes[b.id]!;
-      const given = inputs[b.name];
-      if (given === undefined) throw new ShapeError(`missing graph input "${b.name}" (${node.dtype}${formatShape(node.shape)})`);
-      checkFeed(`input "${b.name}"`, given, node.shape, node.dtype);
-      if (given instanceof Tensor) {
-        const t = this.backend.upload(given.dtype === node.dtype ? given : given.to(node.dtype));
-        uploaded.push(t);
-        feeds.set(b.name, t);
-      } else feeds.set(b.name, given);
-    }
-    const unknown = Object.keys(inputs).filter((k) => !graph.inputs.some((b) => b.name === k));
-    if (unknown.length) throw new ShapeError(`unknown graph input(s): ${unknown.join(", ")} (the graph takes ${graph.inputs.map((b) => b.name).join(", ") || "none"})`);
-    for (const b of graph.params) {
-      const node = graph.nodes[b.id]!;
-      feeds.set(b.name, this.parameter(b.name, node.shape, node.dtype));
-    }
     try {
+      for (const b of graph.inputs) {
+        const node = graph.nodes[b.id]!;
+        const given = inputs[b.name]!;
+        if (given instanceof Tensor) {
+          const t = this.backend.upload(given.dtype === node.dtype ? given : given.to(node.dtype));
+          uploaded.push(t);
+          feeds.set(b.name, t);
+        } else feeds.set(b.name, given);
+      }
+      for (const b of graph.params) {
+        const node = graph.nodes[b.id]!;
+        feeds.set(b.name, this.parameter(b.name, node.shape, node.dtype));
+      }
       return await exe.run(feeds);
     } finally {
       // Backends return outputs in buffers of their own (never a feed's), so uploads can go now.
@@ -91,13 +110,14 @@ export class Session {
     }
   }
 
-  /** Runs `graph` and downloads every output. */
+  /** Runs `graph` and downloads every output; the device outputs are released, also when a download throws. */
   async run(graph: Graph, inputs: Readonly<Record<string, Feed>> = {}): Promise<Record<string, Tensor>> {
     const results = await this.runOnDevice(graph, inputs);
     const out: Record<string, Tensor> = {};
-    for (const [name, t] of results) {
-      out[name] = await this.backend.download(t);
-      this.backend.release(t);
+    try {
+      for (const [name, t] of results) out[name] = await this.backend.download(t);
+    } finally {
+      for (const t of results.values()) this.backend.release(t);
     }
     return out;
   }
@@ -109,7 +129,10 @@ export class Session {
     const version = bound.source instanceof Tensor ? 0 : (bound.source.version ?? 0);
     if (!bound.device || bound.uploadedFrom !== host || bound.uploadedVersion !== version) {
       if (!sameShape(host.shape, shape)) throw new ShapeError(`parameter "${name}" has shape ${formatShape(host.shape)}, the graph expects ${formatShape(shape)}`);
-      if (bound.device) this.backend.release(bound.device);
+      if (bound.device) {
+        this.backend.release(bound.device);
+        bound.device = undefined; // never hand out a released tensor, even if the upload below throws
+      }
       bound.device = this.backend.upload(host.dtype === dtype ? host : host.to(dtype));
       bound.uploadedFrom = host;
       bound.uploadedVersion = version;
@@ -128,8 +151,30 @@ export class Session {
   }
 }
 
+/** Every graph input fed with the declared shape and a usable dtype, and nothing else: checked before any upload. */
+function checkFeeds(graph: Graph, inputs: Readonly<Record<string, Feed>>): void {
+  for (const b of graph.inputs) {
+    const node = graph.nodes[b.id]!;
+    const given = inputs[b.name];
+    if (given === undefined) throw new ShapeError(`missing graph input "${b.name}" (${node.dtype}${formatShape(node.shape)})`);
+    checkFeed(`input "${b.name}"`, given, node.shape, node.dtype);
+  }
+  const unknown = Object.keys(inputs).filter((k) => !graph.inputs.some((b) => b.name === k));
+  if (unknown.length) throw new ShapeError(`unknown graph input(s): ${unknown.join(", ")} (the graph takes ${graph.inputs.map((b) => b.name).join(", ") || "none"})`);
+}
+
 function checkFeed(what: string, t: Feed, shape: readonly number[], dtype: Tensor["dtype"]): void {
   if (!sameShape(t.shape, shape)) throw new ShapeError(`${what}: expected shape ${formatShape(shape)}, got ${formatShape(t.shape)}`);
   const convertible = t instanceof Tensor && t.dtype !== "int32" && dtype !== "int32";
   if (t.dtype !== dtype && !convertible) throw new DTypeError(`${what}: expected dtype ${dtype}, got ${t.dtype}`);
+}
+
+/** Every dtype a lowered graph holds must be one the backend's buffers can hold. */
+function checkDTypes(graph: Graph, backend: Backend): void {
+  const supported = backend.capabilities.dtypes;
+  for (const node of graph.nodes) {
+    if (supported.includes(node.dtype)) continue;
+    const what = node.op === "input" || node.op === "param" ? `${node.op === "input" ? "graph input" : "parameter"} "${node.attrs.name as string}"` : `node %${node.id} (${node.op}) of the lowered graph`;
+    throw new BackendError(`backend "${backend.name}" cannot hold dtype ${node.dtype} (it supports ${supported.join(", ")}): ${what} is ${node.dtype}${formatShape(node.shape)}`);
+  }
 }

@@ -1,4 +1,4 @@
-import { consumers, prune, stridesOf, type Graph, type Node } from "@densessm/core";
+import { prune, stridesOf, type Graph, type Node } from "@densessm/core";
 import { ELEMENTWISE_OPS, elementwisePlan, type ElementwiseStep } from "./elementwise.js";
 import { wordType } from "./grid.js";
 import type { KernelFactory } from "./types.js";
@@ -45,7 +45,8 @@ function throughView(node: Node, input: Node, inner: Access): Access {
  */
 export function fuseElementwise(graph: Graph, maxInputs: number): { graph: Graph; saved: number } {
   const { nodes } = graph;
-  const readers = consumers(graph).map((r) => new Set(r));
+  const readers = nodes.map(() => new Set<number>());
+  for (const n of nodes) for (const i of n.inputs) readers[i]!.add(n.id);
   const isOutput = new Set(graph.outputs.map((o) => o.id));
   const taken = new Set<number>();
 

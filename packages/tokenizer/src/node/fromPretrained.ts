@@ -1,49 +1,23 @@
 import { TokenizerFormatError } from "../errors.js";
+import { tokenizerFromFiles, type FromPretrainedOptions, type TokenizerFiles } from "../hf/fromFiles.js";
 import { parseTokenizerJson } from "../hf/fromTokenizerJson.js";
-import type { TokenizerConfigJson } from "../hf/tokenizerJson.js";
 import { Tokenizer } from "../tokenizer.js";
 import { nodeFs, nodePath, readIfExists } from "./nodeModules.js";
 
-async function readJsonObject(path: string): Promise<Record<string, unknown> | undefined> {
-  const bytes = await readIfExists(path);
-  if (bytes === undefined) return undefined;
-  let value: unknown;
-  try {
-    value = JSON.parse(bytes.toString("utf8"));
-  } catch (cause) {
-    throw new TokenizerFormatError(`${path}: not valid JSON (${(cause as Error).message})`, { cause });
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new TokenizerFormatError(`${path}: expected a JSON object`);
-  return value as Record<string, unknown>;
+/** A model folder on disk as tokenizer files. */
+function folderFiles(dir: string): TokenizerFiles {
+  return {
+    location: dir,
+    read: async (name) => {
+      const bytes = await readIfExists((await nodePath()).join(dir, name));
+      return bytes && new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    },
+  };
 }
 
-export interface FromPretrainedOptions {
-  /** Settings that override tokenizer_config.json (e.g. `{ add_eos_token: true }`). */
-  config?: TokenizerConfigJson;
-  /** Which file to build from when both exist (default: tokenizer.json, as transformers' fast tokenizers do). */
-  prefer?: "tokenizer.json" | "tokenizer.model";
-}
-
-/**
- * Loads a tokenizer from a model directory the way transformers / transformers.js do: tokenizer.json
- * if present, otherwise the sentencepiece tokenizer.model, with special_tokens_map.json and then
- * tokenizer_config.json (add_bos_token, add_eos_token, token names, added_tokens_decoder) on top.
- */
-export async function fromPretrained(dir: string, options: FromPretrainedOptions = {}): Promise<Tokenizer> {
-  const path = await nodePath();
-  const specialMap = (await readJsonObject(path.join(dir, "special_tokens_map.json"))) ?? {};
-  const tokenizerConfig = (await readJsonObject(path.join(dir, "tokenizer_config.json"))) ?? {};
-  const config: TokenizerConfigJson = { ...specialMap, ...tokenizerConfig, ...options.config };
-  const jsonPath = path.join(dir, "tokenizer.json");
-  const modelPath = path.join(dir, "tokenizer.model");
-  const order = options.prefer === "tokenizer.model" ? [modelPath, jsonPath] : [jsonPath, modelPath];
-  for (const file of order) {
-    const bytes = await readIfExists(file);
-    if (bytes === undefined) continue;
-    if (file === jsonPath) return Tokenizer.fromJSON(parseTokenizerJson(bytes.toString("utf8"), file), config);
-    return Tokenizer.fromSentencePiece(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), config);
-  }
-  throw new TokenizerFormatError(`${dir}: no tokenizer.json or tokenizer.model found`);
+/** Loads a tokenizer from a model directory: see `tokenizerFromFiles`. */
+export function fromPretrained(dir: string, options: FromPretrainedOptions = {}): Promise<Tokenizer> {
+  return tokenizerFromFiles(folderFiles(dir), options);
 }
 
 /**

@@ -1,0 +1,170 @@
+import { FormatError } from "../errors.js";
+
+// Where a model's files come from: a folder on disk, a URL, or files a user picked in a browser.
+// Loaders read through this one interface, so Node and the browser share every line of parsing.
+
+/** Progress of one file being read or downloaded (`total` is absent when the size is unknown). */
+export type FileProgress =
+  | { readonly status: "initiate"; readonly file: string }
+  | { readonly status: "progress"; readonly file: string; readonly loaded: number; readonly total?: number }
+  | { readonly status: "done"; readonly file: string; readonly loaded: number };
+
+export interface FileSource {
+  /** The folder path or URL the files are named relative to (for messages). */
+  readonly location: string;
+  /** A file's bytes, or undefined when the source has no such file. */
+  read(name: string): Promise<Uint8Array | undefined>;
+}
+
+export interface FileSourceOptions {
+  onProgress?: (event: FileProgress) => void;
+}
+
+/** `location/name`, as messages name a file. */
+export function describeFile(source: FileSource, name: string): string {
+  return source.location.endsWith("/") ? `${source.location}${name}` : `${source.location}/${name}`;
+}
+
+/** A folder on disk (Node; node:fs is loaded only when a file is read). */
+export function folderSource(dir: string, options: FileSourceOptions = {}): FileSource {
+  return {
+    location: dir,
+    async read(name) {
+      const { readFile } = await import("node:fs/promises");
+      const { join } = await import("node:path");
+      const file = join(dir, name);
+      options.onProgress?.({ status: "initiate", file: name });
+      let bytes: Uint8Array;
+      try {
+        bytes = await readFile(file);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+        throw new FormatError(`${file}: cannot read (${(e as Error).message})`);
+      }
+      options.onProgress?.({ status: "done", file: name, loaded: bytes.length });
+      return bytes;
+    },
+  };
+}
+
+/** The minimum a picked file needs: a name (its path's last part is used) and its bytes. */
+export interface NamedBlob {
+  readonly name: string;
+  arrayBuffer(): Promise<ArrayBuffer>;
+}
+
+/**
+ * Files a user picked (an `<input type=file webkitdirectory>` FileList or dropped files). Only base
+ * names count, so a picked folder and a multi-file pick both work.
+ */
+export function blobSource(files: Iterable<NamedBlob>, location = "picked files"): FileSource {
+  const byName = new Map<string, NamedBlob>();
+  for (const f of files) byName.set(f.name.split("/").pop()!, f);
+  return {
+    location,
+    async read(name) {
+      const f = byName.get(name);
+      return f && new Uint8Array(await f.arrayBuffer());
+    },
+  };
+}
+
+export interface UrlSourceOptions extends FileSourceOptions {
+  signal?: AbortSignal;
+  /** The fetch to use (default: the global one); for tests and custom headers. */
+  fetch?: typeof fetch;
+}
+
+/**
+ * A folder served over HTTP(S): `url` is the folder (`https://host/models/tiny/`; relative URLs
+ * resolve against the page in browsers). A 404 is a missing file; bytes are streamed so progress
+ * is reported as they arrive.
+ */
+export function urlSource(url: string, options: UrlSourceOptions = {}): FileSource {
+  const base = absolute(url.endsWith("/") ? url : `${url}/`);
+  return { location: base, read: (name) => download(new URL(name, base).href, name, options) };
+}
+
+async function download(url: string, file: string, options: UrlSourceOptions): Promise<Uint8Array | undefined> {
+  const doFetch = options.fetch ?? fetch;
+  let response: Response;
+  try {
+    response = await doFetch(url, options.signal ? { signal: options.signal } : {});
+  } catch (e) {
+    if ((e as Error).name === "AbortError") throw e;
+    throw new FormatError(`${url}: download failed (${(e as Error).message}); is the URL right and does the server allow this origin (CORS)?`);
+  }
+  if (response.status === 404) return undefined;
+  if (!response.ok) throw new FormatError(`${url}: HTTP ${response.status} ${response.statusText}`);
+  const length = Number(response.headers.get("content-length"));
+  // Content-Length counts encoded bytes; with compression it no longer bounds what the reader yields.
+  const total = Number.isFinite(length) && length > 0 && !response.headers.get("content-encoding") ? length : undefined;
+  const report = (loaded: number) => options.onProgress?.(total === undefined ? { status: "progress", file, loaded } : { status: "progress", file, loaded, total });
+  options.onProgress?.({ status: "initiate", file });
+  let bytes: Uint8Array;
+  if (!response.body) {
+    bytes = new Uint8Array(await response.arrayBuffer());
+    report(bytes.length);
+  } else {
+    const chunks: Uint8Array[] = [];
+    let loaded = 0;
+    report(0);
+    const reader = response.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      loaded += value.length;
+      report(loaded);
+    }
+    bytes = concatBytes(chunks, loaded);
+  }
+  options.onProgress?.({ status: "done", file, loaded: bytes.length });
+  return bytes;
+}
+
+function concatBytes(chunks: readonly Uint8Array[], length: number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  let offset = 0;
+  for (const c of chunks) {
+    bytes.set(c, offset);
+    offset += c.length;
+  }
+  return bytes;
+}
+
+/** Relative URLs resolve against the page in browsers; elsewhere they must be absolute. */
+function absolute(base: string): string {
+  const location = (globalThis as { location?: { href: string } }).location;
+  try {
+    return new URL(base, location?.href).href;
+  } catch {
+    throw new FormatError(`${base}: not a valid URL (outside a browser, give an absolute http(s):// URL)`);
+  }
+}
+
+/** A file as UTF-8 text; `undefined` when absent. */
+export async function readText(source: FileSource, name: string): Promise<string | undefined> {
+  const bytes = await source.read(name);
+  if (bytes === undefined) return undefined;
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new FormatError(`${describeFile(source, name)}: not UTF-8 text`);
+  }
+}
+
+/** A file holding one JSON object; `undefined` when absent. */
+export async function readJsonObject(source: FileSource, name: string): Promise<Record<string, unknown> | undefined> {
+  const text = await readText(source, name);
+  if (text === undefined) return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+  } catch (e) {
+    throw new FormatError(`${describeFile(source, name)}: invalid JSON (${(e as Error).message})`);
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) throw new FormatError(`${describeFile(source, name)}: expected a JSON object, got ${json === null ? "null" : Array.isArray(json) ? "an array" : typeof json}`);
+  return json as Record<string, unknown>;
+}

@@ -1,0 +1,97 @@
+import type { ChunkOutput, FamilyModel, GraphBuilder, LoadStateDictOptions, Module, ModelConfig, PositionFeeds, SequenceForm, StateSpec, SymTensor, Tensor } from "@densessm/core";
+import type { RetentionContext } from "./context.js";
+import { recurrentFactors, thetaTables } from "./positions.js";
+
+/** What a retention language model's module computes (DenseGAU-RetNet or classic RetNet). */
+export interface RetentionLanguageModel extends Module {
+  forward(ids: SymTensor, ctx: RetentionContext, states?: readonly SymTensor[]): { logits: SymTensor; states: SymTensor[] };
+}
+
+/** Head layout and decays of a retention model. */
+export interface RetentionShape {
+  readonly numLayers: number;
+  readonly numHeads: number;
+  readonly keyDim: number;
+  readonly headDim: number;
+  readonly gammas: readonly number[];
+}
+
+export interface RetentionModelOptions {
+  /**
+   * Whether the parallel form applies the official detached row divisor (see RetentionContext).
+   * On by default, to reproduce the official parallel numerics; off, parallel equals the recurrent
+   * and chunkwise forms up to float rounding even where the group norm's eps makes it visible.
+   */
+  readonly rowNormalize?: boolean;
+  readonly contextLength?: number;
+}
+
+/** Layer i's recurrent state S_i [B, H, dk, dv]. */
+export const retentionState = (layer: number): string => `retention.${layer}`;
+
+/**
+ * A retention LM as a model family's model: the parallel and chunkwise forms over whole sequences,
+ * and the recurrent form over chunks whose positions arrive as feeds (sin/cos of the theta shift,
+ * carry/inject of the running scale), so one compiled step graph serves every position.
+ */
+export class RetentionModel<C extends ModelConfig = ModelConfig> implements FamilyModel<C> {
+  readonly sequenceForms: readonly SequenceForm[] = ["parallel", "chunkwise"];
+  readonly defaultChunkSize = 64;
+  readonly states: readonly StateSpec[];
+  readonly positions: PositionFeeds;
+  readonly rowNormalize: boolean;
+  readonly contextLength: number | undefined;
+
+  constructor(
+    readonly kind: string,
+    readonly config: C,
+    readonly module: RetentionLanguageModel,
+    readonly shape: RetentionShape,
+    options: RetentionModelOptions = {},
+  ) {
+    this.module.eval();
+    this.rowNormalize = options.rowNormalize ?? true;
+    this.contextLength = options.contextLength;
+    const { numLayers, numHeads: h, keyDim: dk, headDim: dv, gammas } = shape;
+    this.states = Array.from({ length: numLayers }, (_, i) => ({ name: retentionState(i), dtype: "float32" as const, shape: (batch: number) => [batch, h, dk, dv] }));
+    this.positions = {
+      rows: { sin: [dk], cos: [dk], carry: [h], inject: [h] },
+      values: (start, length) => ({ ...thetaTables(dk, start, length), ...recurrentFactors(gammas, start, length) }),
+    };
+  }
+
+  /** The same model (shared module and weights) with other options, e.g. without the row divisor. */
+  withOptions(options: RetentionModelOptions): RetentionModel<C> {
+    return new RetentionModel(this.kind, this.config, this.module, this.shape, { rowNormalize: this.rowNormalize, contextLength: this.contextLength, ...options });
+  }
+
+  sequence(ids: SymTensor, form: SequenceForm, options: { readonly chunkSize: number }): SymTensor {
+    return this.module.forward(ids, this.wholeContext(ids.builder, ids.dim(1), form, options.chunkSize)).logits;
+  }
+
+  chunk(ids: SymTensor, state: Readonly<Record<string, SymTensor>>, positions: Readonly<Record<string, SymTensor>>): ChunkOutput {
+    const states = this.states.map((s) => state[s.name]!);
+    const r = this.module.forward(ids, this.recurrentContext(positions), states);
+    return { logits: r.logits, state: Object.fromEntries(r.states.map((s, i) => [retentionState(i), s])) };
+  }
+
+  /** The retention context of a whole-sequence graph of `length` tokens from position 0. */
+  wholeContext(builder: GraphBuilder, length: number, form: SequenceForm, chunkSize: number): RetentionContext {
+    const { sin, cos } = thetaTables(this.shape.keyDim, 0, length);
+    const base = { sin: builder.constant(sin), cos: builder.constant(cos), gammas: this.shape.gammas };
+    return form === "parallel" ? { ...base, mode: form, rowNormalize: this.rowNormalize } : { ...base, mode: form, chunkSize, start: 0 };
+  }
+
+  /** The retention context of a chunk graph, from its position feeds. */
+  recurrentContext(positions: Readonly<Record<string, SymTensor>>): RetentionContext {
+    return { mode: "recurrent", sin: positions.sin!, cos: positions.cos!, carry: positions.carry!, inject: positions.inject!, gammas: this.shape.gammas };
+  }
+
+  loadStateDict(tensors: ReadonlyMap<string, Tensor>, options: LoadStateDictOptions = {}): void {
+    this.module.loadStateDict(tensors, options);
+  }
+
+  stateDict(): Map<string, Tensor> {
+    return this.module.stateDict();
+  }
+}
