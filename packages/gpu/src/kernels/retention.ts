@@ -5,7 +5,7 @@ import { exp, f32, inverseSqrt, select, u32, type Val } from "../lang/values.js"
 import { elementGrid } from "./grid.js";
 import type { Dispatch, KernelFactory } from "./types.js";
 
-// Single kernels for @densessm/retnet's retention ops, keyed by op name and attrs (this package
+// Single kernels for the retnet family's retention ops, keyed by op name and attrs (this package
 // does not import retnet). q, k: [B, H, L, dk], v: [B, H, L, dv] → y: [B, L, H, dv], with
 //     y[b, t, h] = Σ_s (q_t · k_s) γ_h^(t-s) v_s / sqrt(c_(start+t)),   c_p = Σ_{j≤p} γ^j,
 // over s ≤ t (parallel) or s in t's chunk plus a carried state (chunkwise). The decay is computed
