@@ -40,8 +40,10 @@ export { getBackend, listBackends, registerBackend, unregisterBackend, type Back
 export { Session, type Feed, type ParameterSource } from "./runtime/session.js";
 export { Rng, defaultRng, manualSeed } from "./runtime/rng.js";
 
-export { MAX_SAFETENSORS_HEADER, parseSafetensors, parseSafetensorsHeader, serializeSafetensors, type SafetensorsEntry, type SafetensorsFile, type SafetensorsHeader } from "./io/safetensors.js";
-export { readSafetensors, readSafetensorsFolder, writeFileAtomic, writeSafetensors, writeSafetensorsFolder } from "./io/files.js";
+export { MAX_SAFETENSORS_HEADER, parseSafetensors, parseSafetensorsHeader, safetensorsHeader, serializeSafetensors, type SafetensorsEntry, type SafetensorsFile, type SafetensorsHeader } from "./io/safetensors.js";
+export { readSafetensors, readSafetensorsFolder, writeFileAtomic, writeFileAtomicStream, writeSafetensors, writeSafetensorsFolder, writeTorchCheckpoint } from "./io/files.js";
+export { pendingTensors, type PendingTensor } from "./io/tensor-stream.js";
+export { writeTorchCheckpointTo, type ByteSink } from "./io/torch/write.js";
 export { blobSource, describeFile, folderSource, readJsonObject, readText, urlSource, type FileProgress, type FileSource, type FileSourceOptions, type NamedBlob, type UrlSourceOptions } from "./io/file-source.js";
 export { checkFinite, openCheckpoint, PYTORCH_BIN, PYTORCH_BIN_INDEX, readWeights, SAFETENSORS, SAFETENSORS_INDEX, WEIGHT_FILES, type Checkpoint, type ReadWeightsOptions, type WeightHeader } from "./io/weights.js";
 export { bytesFile, openFile, type RandomAccessFile } from "./io/random-access.js";

@@ -1,7 +1,8 @@
 import { FormatError } from "../errors.js";
-import type { DType } from "../tensor/dtype.js";
+import { byteSize, type DType } from "../tensor/dtype.js";
 import { formatShape } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
+import { tensorBytes, type PendingTensor } from "./tensor-stream.js";
 
 // The safetensors format: an 8-byte little-endian header length N, N bytes of JSON mapping tensor
 // names to {dtype, shape, data_offsets: [begin, end]} (offsets relative to the byte after the
@@ -158,33 +159,34 @@ export function narrowInt64(wide: BigInt64Array, what: string): Int32Array {
   return out;
 }
 
-/** Serializes tensors (in the given order) with optional string metadata. */
-export function serializeSafetensors(tensors: Iterable<readonly [string, Tensor]>, metadata?: Record<string, string>): Uint8Array {
+/** The header of a safetensors file holding `tensors` in this order (padded so the data is 8-byte aligned). */
+export function safetensorsHeader(tensors: readonly Pick<PendingTensor, "name" | "dtype" | "shape">[], metadata?: Record<string, string>): Uint8Array {
   const header: Record<string, unknown> = {};
   if (metadata && Object.keys(metadata).length) header.__metadata__ = metadata;
-  const parts: Uint8Array[] = [];
   let offset = 0;
-  for (const [name, t] of tensors) {
+  for (const { name, dtype, shape } of tensors) {
     if (name === "__metadata__" || name in header) throw new FormatError(`safetensors: duplicate or reserved tensor name "${name}"`);
-    const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-    header[name] = { dtype: CODE_OF[t.dtype], shape: [...t.shape], data_offsets: [offset, offset + bytes.length] };
-    parts.push(bytes);
-    offset += bytes.length;
+    const bytes = shape.reduce((a, b) => a * b, byteSize(dtype));
+    header[name] = { dtype: CODE_OF[dtype], shape: [...shape], data_offsets: [offset, offset + bytes] };
+    offset += bytes;
   }
-  let json = new TextEncoder().encode(JSON.stringify(header));
-  const padded = Math.ceil(json.length / 8) * 8; // keep the data 8-byte aligned, padding with spaces
-  if (padded !== json.length) {
-    const p = new Uint8Array(padded).fill(0x20);
-    p.set(json);
-    json = p;
-  }
-  const out = new Uint8Array(8 + json.length + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
-  out.set(json, 8);
-  let pos = 8 + json.length;
-  for (const part of parts) {
-    out.set(part, pos);
-    pos += part.length;
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const padded = new Uint8Array(8 + Math.ceil(json.length / 8) * 8).fill(0x20); // pad with spaces
+  new DataView(padded.buffer).setBigUint64(0, BigInt(padded.length - 8), true);
+  padded.set(json, 8);
+  return padded;
+}
+
+/** Serializes tensors (in the given order) with optional string metadata. */
+export function serializeSafetensors(tensors: Iterable<readonly [string, Tensor]>, metadata?: Record<string, string>): Uint8Array {
+  const list = [...tensors];
+  const header = safetensorsHeader(list.map(([name, t]) => ({ name, dtype: t.dtype, shape: t.shape })), metadata);
+  const out = new Uint8Array(header.length + list.reduce((n, [, t]) => n + t.data.byteLength, 0));
+  out.set(header);
+  let pos = header.length;
+  for (const [, t] of list) {
+    out.set(tensorBytes(t), pos);
+    pos += t.data.byteLength;
   }
   return out;
 }
