@@ -1,4 +1,4 @@
-import { DenseSSMError, Rng, type CausalLM, type Session, type TokenDraw } from "@densessm/core";
+import { DenseSSMError, Rng, type CausalLM, type Decoder, type Session, type TokenDraw } from "@densessm/core";
 import { DecodeStream, type Tokenizer } from "@densessm/tokenizer";
 
 export interface GenerateOptions {
@@ -52,6 +52,7 @@ export async function* generateTokens(lm: CausalLM, session: Session, prompts: r
   options.signal?.throwIfAborted();
   const decoder = await lm.startDecoding(session, prompts.map((p) => p.slice(0, shortest)));
   try {
+    await checkFiniteLogits(decoder);
     let drawn = await decoder.sample(draw());
     while (!done.every(Boolean)) {
       options.signal?.throwIfAborted();
@@ -74,6 +75,21 @@ export async function* generateTokens(lm: CausalLM, session: Session, prompts: r
     }
   } finally {
     decoder.dispose();
+  }
+}
+
+/**
+ * Non-finite logits after the prompt mean broken weights (or an overflow): every draw from them
+ * would be token 0 and the text silently empty, so they are an error naming the row.
+ */
+async function checkFiniteLogits(decoder: Decoder): Promise<void> {
+  const logits = await decoder.logits();
+  const [rows, vocab] = logits.shape as [number, number];
+  const values = logits.toFloat32();
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < vocab; j++) {
+      if (!Number.isFinite(values[r * vocab + j]!)) throw new DenseSSMError(`generate: the model's logits for prompt ${r} are not finite (${values[r * vocab + j]} at token ${j}); its weights hold NaN/Inf or overflow`);
+    }
   }
 }
 

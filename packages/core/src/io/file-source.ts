@@ -35,6 +35,7 @@ export function describeFile(source: FileSource, name: string): string {
 
 /** A folder on disk (Node; node:fs is loaded only when a file is read). */
 export function folderSource(dir: string, options: FileSourceOptions = {}): FileSource {
+  const progress = rangeProgress(options.onProgress);
   return {
     location: dir,
     async read(name) {
@@ -58,7 +59,9 @@ export function folderSource(dir: string, options: FileSourceOptions = {}): File
       const { join } = await import("node:path");
       try {
         const info = await stat(join(dir, name));
-        return info.isFile() ? info.size : undefined;
+        if (!info.isFile()) return undefined;
+        progress.sized(name, info.size);
+        return info.size;
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === "ENOENT" || code === "ENOTDIR") return undefined;
@@ -85,7 +88,30 @@ export function folderSource(dir: string, options: FileSourceOptions = {}): File
       } finally {
         await handle?.close();
       }
+      progress.read(name, length);
       return bytes;
+    },
+  };
+}
+
+/**
+ * Progress of files read by ranges: "initiate" when a loader first asks a file's size, then the
+ * bytes read so far, and "done" once they add up to the file (loaders read each byte about once).
+ */
+function rangeProgress(onProgress: FileSourceOptions["onProgress"]) {
+  const files = new Map<string, { total: number; loaded: number }>();
+  return {
+    sized(file: string, total: number) {
+      if (!onProgress || files.has(file)) return;
+      files.set(file, { total, loaded: 0 });
+      onProgress({ status: "initiate", file });
+    },
+    read(file: string, length: number) {
+      const f = files.get(file);
+      if (!onProgress || !f || f.loaded >= f.total) return;
+      f.loaded = Math.min(f.total, f.loaded + length);
+      onProgress({ status: "progress", file, loaded: f.loaded, total: f.total });
+      if (f.loaded === f.total) onProgress({ status: "done", file, loaded: f.total });
     },
   };
 }
@@ -142,6 +168,7 @@ export function urlSource(url: string, options: UrlSourceOptions = {}): FileSour
   const href = (name: string) => new URL(name, base).href;
   // A server that ignores Range sends whole files: each is then downloaded once and kept.
   const whole = new Map<string, Promise<Uint8Array | undefined>>();
+  const progress = rangeProgress(options.onProgress);
   const wholeFile = (name: string) => {
     let bytes = whole.get(name);
     if (!bytes) whole.set(name, (bytes = download(href(name), name, options)));
@@ -156,7 +183,10 @@ export function urlSource(url: string, options: UrlSourceOptions = {}): FileSour
       if (response.status === 404) return undefined;
       const total = /\/(\d+)$/.exec(response.headers.get("content-range") ?? "")?.[1];
       await response.body?.cancel();
-      if (response.status === 206 && total !== undefined) return Number(total);
+      if (response.status === 206 && total !== undefined) {
+        progress.sized(name, Number(total));
+        return Number(total);
+      }
       return (await wholeFile(name))?.length;
     },
     async readRange(name, offset, length) {
@@ -169,6 +199,7 @@ export function urlSource(url: string, options: UrlSourceOptions = {}): FileSour
           if (Number(start) !== offset) throw new FormatError(`${url}: asked for bytes from ${offset}, the server sent ${response.headers.get("content-range") ?? "no Content-Range"}`);
           const bytes = new Uint8Array(await response.arrayBuffer());
           if (bytes.length !== length) throw new FormatError(`${url}: asked for ${length} bytes from ${offset}, got ${bytes.length} (truncated file?)`);
+          progress.read(name, length);
           return bytes;
         }
         await response.body?.cancel();

@@ -113,7 +113,13 @@ export interface ModelFamily<C extends ModelConfig = ModelConfig> {
 
 /** `family.create`, honouring `initialize: false` for every family (see CreateOptions). */
 export function createFamilyModel<C extends ModelConfig>(family: ModelFamily<C>, config: C, options: CreateOptions = {}): FamilyModel<C> {
-  return options.initialize === false ? withoutInitialization(() => family.create(config, options)) : family.create(config, options);
+  try {
+    return options.initialize === false ? withoutInitialization(() => family.create(config, options)) : family.create(config, options);
+  } catch (e) {
+    // A config within every per-key limit can still ask for one tensor past what an array holds.
+    if (e instanceof RangeError) throw new FormatError(`config: its sizes need a tensor larger than can be allocated (${e.message}); is it the config of a real ${family.name} model?`);
+    throw e;
+  }
 }
 
 const families = new Map<string, ModelFamily>();

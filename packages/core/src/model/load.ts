@@ -27,15 +27,10 @@ export async function loadCausalLM(source: FileSource, options: LoadOptions = {}
   const json = { ...(await readModelConfig(source)), ...options.config };
   const where = describeFile(source, "config.json");
   const family = detectModelFamily(json, where);
-  let config;
-  try {
-    config = family.fromConfig(json);
-  } catch (e) {
-    if (e instanceof FormatError) throw new FormatError(`${where}: ${e.message.replace(/^config: /, "")}`);
-    throw e;
-  }
+  const config = inFile(where, () => family.fromConfig(json));
   const checkpoint = await openCheckpoint(source);
-  const model = createFamilyModel(family, config, { initialize: false });
+  // Parameters that may stay missing keep freshly initialised values; otherwise every value comes from the file.
+  const model = inFile(where, () => createFamilyModel(family, config, { initialize: Boolean(options.keepMissing) }));
   checkHeaders(model, checkpoint, where);
   const lm = new CausalLM(model, options);
   const tensors = await checkpoint.read(options);
@@ -46,6 +41,16 @@ export async function loadCausalLM(source: FileSource, options: LoadOptions = {}
     throw e;
   }
   return lm;
+}
+
+/** Runs `parse`, naming `where` in its FormatErrors (whose "config: " prefix it replaces). */
+function inFile<T>(where: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    if (e instanceof FormatError) throw new FormatError(`${where}: ${e.message.replace(/^config: /, "")}`);
+    throw e;
+  }
 }
 
 /**

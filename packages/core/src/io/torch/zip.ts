@@ -30,15 +30,19 @@ export function isZip(first: Uint8Array): boolean {
 /** Reads the central directory of a zip file: every entry by name, all stored, all inside the file. */
 export async function readZipDirectory(file: RandomAccessFile): Promise<Map<string, ZipEntry>> {
   const fail = (problem: string) => new FormatError(`${file.where}: ${problem}`);
-  const tailLength = Math.min(file.size, 22 + MAX_COMMENT + 20);
-  const tailStart = file.size - tailLength;
-  const tail = await file.read(tailStart, tailLength);
-  const tv = view(tail);
-  let eocd = -1;
-  for (let i = tail.length - 22; i >= 0; i--) {
-    if (tv.getUint32(i, true) === EOCD) {
-      eocd = i;
-      break;
+  // torch writes no archive comment, so the record is the last 22 bytes (plus the zip64 locator
+  // before it); only other writers make us search the longest comment's worth of tail.
+  let tail = await file.read(Math.max(0, file.size - 42), Math.min(file.size, 42));
+  let tv = view(tail);
+  let eocd = tail.length >= 22 && tv.getUint32(tail.length - 22, true) === EOCD ? tail.length - 22 : -1;
+  if (eocd < 0) {
+    tail = await file.read(Math.max(0, file.size - (22 + MAX_COMMENT + 20)), Math.min(file.size, 22 + MAX_COMMENT + 20));
+    tv = view(tail);
+    for (let i = tail.length - 22; i >= 0; i--) {
+      if (tv.getUint32(i, true) === EOCD) {
+        eocd = i;
+        break;
+      }
     }
   }
   if (eocd < 0) throw fail("no zip end-of-central-directory record (truncated file?)");
