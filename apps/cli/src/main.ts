@@ -4,6 +4,7 @@ import { TokenizerFormatError } from "@densessm/tokenizer";
 import { forward, formatForward } from "./commands/forward.js";
 import { registerBench } from "./commands/bench.js";
 import { registerCompare } from "./commands/compare.js";
+import { registerConvert } from "./commands/convert.js";
 import { registerEval } from "./commands/eval.js";
 import { registerExport } from "./commands/export.js";
 import { registerGenerate } from "./commands/generate.js";
@@ -42,6 +43,7 @@ export function createProgram(): Command {
   registerCompare(program);
   registerBench(program);
   registerExport(program);
+  registerConvert(program);
   registerTokenize(program);
   return program;
 }

@@ -4,6 +4,7 @@
 import "./families.js";
 
 export { LanguageModel, type FromPretrainedOptions, type LoadProgress } from "./language-model.js";
+export { convertModel, TOKENIZER_FILES, type ConvertOptions, type ConvertResult } from "./convert.js";
 export { loadPretrained, resolveSource, type ModelSource, type PretrainedModel, type PretrainedOptions } from "./pretrained.js";
 export { generateText, generateTokens, type GenerateOptions, type GeneratedToken, type TextPiece } from "./generate.js";
 export { evaluatePerplexity, type PerplexityOptions, type PerplexityReport } from "./evaluate.js";
