@@ -31,9 +31,10 @@ export function createProgram(): Command {
     .option("--backend <name>", "backend to run on (default: best available)")
     .option("--out <file>", "write {\"logits\": [batch][position][vocab]} here")
     .option("--reference <file>", "JSON with reference logits to report the max abs error against")
+    .option("--allow-nonfinite", "load weights holding NaN/Inf instead of refusing them")
     .option("--json", "print a machine-readable summary")
-    .action(async (opts: { model: string; ids: string; mode: "parallel" | "recurrent" | "chunkwise"; backend?: string; out?: string; reference?: string; json?: boolean }) => {
-      const result = await forward(opts);
+    .action(async (opts: { model: string; ids: string; mode: "parallel" | "recurrent" | "chunkwise"; backend?: string; out?: string; reference?: string; allowNonfinite?: boolean; json?: boolean }) => {
+      const result = await forward({ ...opts, allowNonFinite: opts.allowNonfinite });
       print(Boolean(opts.json), result, () => formatForward(result));
     });
 

@@ -1,5 +1,6 @@
 import { DenseSSMError, Rng, type CausalLM, type Decoder, type Session, type TokenDraw } from "@densessm/core";
 import { DecodeStream, type Tokenizer } from "@densessm/tokenizer";
+import { checkSeed } from "./seed.js";
 
 export interface GenerateOptions {
   /** Tokens to generate per prompt (default 64). */
@@ -36,6 +37,7 @@ export async function* generateTokens(lm: CausalLM, session: Session, prompts: r
   const maxNew = options.maxNewTokens ?? 64;
   if (!Number.isInteger(maxNew) || maxNew < 0) throw new DenseSSMError(`maxNewTokens must be a non-negative integer, got ${maxNew}`);
   if (prompts.length === 0 || prompts.some((p) => p.length === 0)) throw new DenseSSMError("generate: every prompt needs at least one token (add a BOS token for empty text)");
+  if (options.seed !== undefined) checkSeed(options.seed, "seed");
   const rng = new Rng(options.seed ?? 0);
   const draw = (): TokenDraw => ({
     temperature: options.temperature ?? 0,

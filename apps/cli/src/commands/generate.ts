@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import type { Command } from "commander";
 import { LanguageModel } from "@densessm/lm";
 import { CliError } from "../errors.js";
-import { collect, nonNegativeInt, nonNegativeNumber, positiveNumber, fraction } from "../options.js";
+import { collect, seed, nonNegativeInt, nonNegativeNumber, positiveNumber, fraction } from "../options.js";
 import { downloadProgress } from "../progress.js";
 
 interface GenerateFlags {
@@ -34,7 +34,7 @@ export function registerGenerate(program: Command): void {
     .option("--top-p <x>", "nucleus sampling mass", fraction)
     .option("--repetition-penalty <x>", "> 1 discourages repeats", positiveNumber, 1)
     .option("--stop <text>", "stop a prompt's text at this string (repeatable)", collect)
-    .option("--seed <n>", "sampling seed", nonNegativeInt, 0)
+    .option("--seed <n>", "sampling seed (0 to 4294967295)", seed, 0)
     .option("--backend <name>", "backend (default: best available)")
     .option("--hub-url <url>", "model hub for org/name models (default: $DENSESSM_HUB_URL or https://huggingface.co)")
     .option("--offline", "use only what is cached (also: DENSESSM_OFFLINE=1)")
