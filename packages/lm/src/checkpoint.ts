@@ -126,7 +126,7 @@ export async function cleanRunFolder(runDir: string): Promise<string[]> {
  * A run folder whose latest.json points nowhere is reported as corrupt, naming the file.
  */
 export async function resolveModelDir(path: string): Promise<string> {
-  const { readFile, access } = await import("node:fs/promises");
+  const { access } = await import("node:fs/promises");
   const { join } = await import("node:path");
   const exists = (p: string) => access(p).then(() => true, () => false);
   if (await exists(join(path, LATEST))) {

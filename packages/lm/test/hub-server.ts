@@ -58,22 +58,24 @@ export async function startTestHub(): Promise<TestHub> {
         res.writeHead(404).end("not found");
         return;
       }
-      const from = range ? Number(/^bytes=(\d+)-$/.exec(range)?.[1] ?? NaN) : 0;
-      if (range && !(from < size)) {
+      const match = range ? /^bytes=(\d+)-(\d*)$/.exec(range) : null;
+      const from = match ? Number(match[1]) : 0;
+      const to = match?.[2] ? Math.min(Number(match[2]), size - 1) : size - 1;
+      if (range && !(match && from < size && from <= to)) {
         hits.push({ path, range, status: 416 });
         res.writeHead(416, { "content-range": `bytes */${size}` }).end();
         return;
       }
       const status = range ? 206 : 200;
       hits.push({ path, ...(range ? { range } : {}), status });
-      res.writeHead(status, { "content-length": String(size - from), "accept-ranges": "bytes", ...(range ? { "content-range": `bytes ${from}-${size - 1}/${size}` } : {}) });
+      res.writeHead(status, { "content-length": String(to - from + 1), "accept-ranges": "bytes", ...(range ? { "content-range": `bytes ${from}-${to}/${size}` } : {}) });
       if (!range && cut.delete(path.split("/").pop()!)) {
         // Half the body, then the connection drops.
         const bytes = await readFile(file);
         res.write(bytes.subarray(0, Math.floor(size / 2)), () => res.destroy());
         return;
       }
-      createReadStream(file, { start: from }).pipe(res);
+      createReadStream(file, { start: from, end: to }).pipe(res);
     })();
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));

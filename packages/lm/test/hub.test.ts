@@ -70,6 +70,15 @@ describe("models by name from a hub, with a cache", () => {
     expect((await offline.lm.logits(session, ids, "parallel")).toFloat32()).toEqual((await online.lm.logits(session, ids, "parallel")).toFloat32());
   });
 
+  it("reads a URL's pytorch_model.bin by byte ranges (the whole file is never requested)", async () => {
+    hub.hits.length = 0;
+    const { lm } = await loadPretrained(`${hubUrl}/org/retnet-bin/resolve/main/`);
+    expect(lm.family).toBe("dense-gau-retnet");
+    const bin = hub.hits.filter((h) => h.path.endsWith("/pytorch_model.bin"));
+    expect(bin.length).toBeGreaterThan(3);
+    expect(bin.every((h) => h.status === 206 && /^bytes=\d+-\d+$/.test(h.range ?? ""))).toBe(true);
+  });
+
   it("names a model the hub does not have", async () => {
     await expect(loadPretrained("org/nothing", { hubUrl, cacheDir: await cacheDir() })).rejects.toThrow(/resolve\/main\/: no config\.json/);
   });

@@ -136,14 +136,14 @@ async function openShards(source: FileSource, indexName: string, index: Record<s
 /** Refuses a floating-point tensor holding NaN or ±Inf, naming it, the count and the first one. */
 export function checkFinite(t: Tensor, what: string): void {
   if (t.dtype === "int32") return;
+  const d = t.data;
+  const mask = t.dtype === "float16" ? 0x7c00 : 0x7f80; // half formats: all exponent bits set is Inf or NaN
+  const finite = t.dtype === "float32" ? (i: number) => Number.isFinite(d[i]!) : (i: number) => (d[i]! & mask) !== mask;
   let bad = 0;
   let first = -1;
-  const d = t.data;
-  if (t.dtype === "float32") {
-    for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i]!)) (bad++, first < 0 && (first = i));
-  } else {
-    const mask = t.dtype === "float16" ? 0x7c00 : 0x7f80; // all exponent bits set: Inf or NaN
-    for (let i = 0; i < d.length; i++) if ((d[i]! & mask) === mask) (bad++, first < 0 && (first = i));
+  for (let i = 0; i < d.length; i++) {
+    if (finite(i)) continue;
+    if (bad++ === 0) first = i;
   }
   if (bad) throw new FormatError(`${what} ${formatShape(t.shape)} holds ${bad} non-finite value${bad > 1 ? "s" : ""} (the first, at index ${first}, is ${t.get(first)}); the weights are corrupt or overflowed (load anyway with allowNonFinite / --allow-nonfinite)`);
 }
