@@ -47,7 +47,7 @@ export { writeTorchCheckpointTo, type ByteSink } from "./io/torch/write.js";
 export { blobSource, describeFile, folderSource, readJsonObject, readText, urlSource, type FileProgress, type FileSource, type FileSourceOptions, type NamedBlob, type UrlSourceOptions } from "./io/file-source.js";
 export { checkFinite, openCheckpoint, PYTORCH_BIN, PYTORCH_BIN_INDEX, readWeights, SAFETENSORS, SAFETENSORS_INDEX, WEIGHT_FILES, type Checkpoint, type ReadWeightsOptions, type WeightHeader } from "./io/weights.js";
 export { bytesFile, openFile, type RandomAccessFile } from "./io/random-access.js";
-export { DEFAULT_HUB_URL, hubSettings, hubSource, isHubName, type HubOptions } from "./io/hub.js";
+export { DEFAULT_HUB_URL, hubSettings, hubSource, isHubName, type CacheStorageLike, type HubOptions } from "./io/hub.js";
 export { ALLOWED_GLOBALS, openTorchCheckpoint, type TorchCheckpoint, type TorchTensor } from "./io/torch/checkpoint.js";
 
 export { Module } from "./nn/module.js";

@@ -9,7 +9,7 @@ import { resolveModelDir } from "./checkpoint.js";
  */
 export type ModelSource = string | URL | FileSource | Iterable<NamedBlob>;
 
-export interface PretrainedOptions extends LoadOptions, Pick<HubOptions, "hubUrl" | "revision" | "cacheDir" | "offline"> {
+export interface PretrainedOptions extends LoadOptions, Pick<HubOptions, "hubUrl" | "revision" | "cacheDir" | "offline" | "cacheStorage"> {
   /** Called as each file is read or downloaded. */
   onProgress?: (event: FileProgress) => void;
   signal?: AbortSignal;

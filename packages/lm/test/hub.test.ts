@@ -79,6 +79,19 @@ describe("models by name from a hub, with a cache", () => {
     expect(bin.every((h) => h.status === 206 && /^bytes=\d+-\d+$/.test(h.range ?? ""))).toBe(true);
   });
 
+  it("keeps downloads in a Cache API store where there is one (browsers), and reads it offline", async () => {
+    const stored = new Map<string, Response>();
+    const cacheStorage = { open: async () => ({ match: async (url: string) => stored.get(url)?.clone(), put: async (url: string, r: Response) => void stored.set(url, r) }) };
+    const online = await loadPretrained("org/retnet-bin", { hubUrl, cacheStorage });
+    expect([...stored.keys()].map((u) => u.split("/resolve/main/")[1])).toEqual(expect.arrayContaining(["config.json", "pytorch_model.bin", "tokenizer.json", "model.safetensors"]));
+    expect(stored.get(`${hubUrl}/org/retnet-bin/resolve/main/model.safetensors`)!.status).toBe(404); // remembered as absent
+    hub.hits.length = 0;
+    const offline = await loadPretrained("org/retnet-bin", { hubUrl, cacheStorage, offline: true });
+    expect(hub.hits).toEqual([]);
+    const ids = [[3, 1, 4, 1, 5]];
+    expect((await offline.lm.logits(session, ids, "parallel")).toFloat32()).toEqual((await online.lm.logits(session, ids, "parallel")).toFloat32());
+  });
+
   it("names a model the hub does not have", async () => {
     await expect(loadPretrained("org/nothing", { hubUrl, cacheDir: await cacheDir() })).rejects.toThrow(/resolve\/main\/: no config\.json/);
   });

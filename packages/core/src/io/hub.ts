@@ -1,5 +1,5 @@
 import { DenseSSMError, FormatError } from "../errors.js";
-import { blobSource, folderSource, type FileProgress, type FileSource } from "./file-source.js";
+import { folderSource, type FileProgress, type FileSource } from "./file-source.js";
 
 // Models by name, as transformers.js fetches them: `org/name` is a folder on a model hub
 // (`<hub>/<org>/<name>/resolve/<revision>/<file>`), and every file a loader asks for is
@@ -21,6 +21,16 @@ export interface HubOptions {
   signal?: AbortSignal;
   /** The fetch to use (default: the global one). */
   fetch?: typeof fetch;
+  /**
+   * A Cache API store to keep downloads in instead of the cache folder (browsers use
+   * `globalThis.caches`; a service worker or a test may pass its own).
+   */
+  cacheStorage?: CacheStorageLike;
+}
+
+/** The part of the Cache API the hub cache uses. */
+export interface CacheStorageLike {
+  open(name: string): Promise<{ match(url: string): Promise<Response | undefined>; put(url: string, response: Response): Promise<void> }>;
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -50,7 +60,10 @@ export async function hubSource(repo: string, options: HubOptions = {}): Promise
   const { hubUrl, revision, offline } = hubSettings(options);
   const location = `${hubUrl}/${repo}/resolve/${encodeURIComponent(revision)}/`;
   const isNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === "string";
-  return isNode ? nodeHubSource(repo, location, revision, offline, options) : browserHubSource(location, offline, options);
+  const storage = options.cacheStorage ?? (isNode ? undefined : (globalThis as { caches?: CacheStorageLike }).caches);
+  if (storage) return cacheApiSource(storage, location, offline, options);
+  if (!isNode) throw new DenseSSMError("models by name need the Cache API (or Node's file system) to cache downloads");
+  return nodeHubSource(repo, location, revision, offline, options);
 }
 
 // ---- Node: a cache folder, with resumable downloads ----
@@ -186,16 +199,11 @@ function contentRangeTotal(response: Response): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-// ---- Browsers: the Cache API ----
+// ---- Browsers (or any Cache API store) ----
 
-interface CacheLike {
-  match(url: string): Promise<Response | undefined>;
-  put(url: string, response: Response): Promise<void>;
-}
+type CacheLike = Awaited<ReturnType<CacheStorageLike["open"]>>;
 
-async function browserHubSource(location: string, offline: boolean, options: HubOptions): Promise<FileSource> {
-  const storage = (globalThis as { caches?: { open(name: string): Promise<CacheLike> } }).caches;
-  if (!storage) throw new DenseSSMError("models by name need the Cache API (or Node's file system) to cache downloads");
+async function cacheApiSource(storage: CacheStorageLike, location: string, offline: boolean, options: HubOptions): Promise<FileSource> {
   const cache = await storage.open("densessm-models");
   const blobs = new Map<string, Promise<Blob | undefined>>();
   const get = (name: string) => {
@@ -203,8 +211,6 @@ async function browserHubSource(location: string, offline: boolean, options: Hub
     if (!b) blobs.set(name, (b = cachedBlob(cache, `${location}${name}`, name, offline, options)));
     return b;
   };
-  // Cached responses are disk-backed blobs: ranged reads slice them without loading whole files.
-  const file = (name: string) => get(name).then((b) => b && Object.assign(b, { name }));
   return {
     location,
     async read(name) {
@@ -215,9 +221,12 @@ async function browserHubSource(location: string, offline: boolean, options: Hub
       return (await get(name))?.size;
     },
     async readRange(name, offset, length) {
-      const b = await file(name);
+      // Cached responses are disk-backed blobs: a slice reads just its bytes.
+      const b = await get(name);
       if (!b) throw new FormatError(`${location}${name}: not on the hub`);
-      return blobSource([b], location).readRange!(name, offset, length);
+      const part = new Uint8Array(await b.slice(offset, offset + length).arrayBuffer());
+      if (part.length !== length) throw new FormatError(`${location}${name}: ends before the ${length} bytes from ${offset} (truncated download?)`);
+      return part;
     },
   };
 }
