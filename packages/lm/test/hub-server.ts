@@ -70,9 +70,10 @@ export async function startTestHub(): Promise<TestHub> {
       hits.push({ path, ...(range ? { range } : {}), status });
       res.writeHead(status, { "content-length": String(to - from + 1), "accept-ranges": "bytes", ...(range ? { "content-range": `bytes ${from}-${to}/${size}` } : {}) });
       if (!range && cut.delete(path.split("/").pop()!)) {
-        // Half the body, then the connection drops.
+        // Half the body, then (once the client has had time to read it: an erroring stream drops
+        // what it has not yet handed over) the connection closes short of Content-Length.
         const bytes = await readFile(file);
-        res.write(bytes.subarray(0, Math.floor(size / 2)), () => res.destroy());
+        res.write(bytes.subarray(0, Math.floor(size / 2)), () => setTimeout(() => res.socket?.end(), 1000));
         return;
       }
       createReadStream(file, { start: from, end: to }).pipe(res);

@@ -132,6 +132,13 @@ export interface NamedBlob {
 export function blobSource(files: Iterable<NamedBlob>, location = "picked files"): FileSource {
   const byName = new Map<string, NamedBlob>();
   for (const f of files) byName.set(f.name.split("/").pop()!, f);
+  // Blob-likes without slice() are read whole once, then sliced.
+  const buffers = new Map<string, Promise<ArrayBuffer>>();
+  const whole = (name: string, f: NamedBlob) => {
+    let b = buffers.get(name);
+    if (!b) buffers.set(name, (b = f.arrayBuffer()));
+    return b;
+  };
   return {
     location,
     async read(name) {
@@ -140,12 +147,12 @@ export function blobSource(files: Iterable<NamedBlob>, location = "picked files"
     },
     async size(name) {
       const f = byName.get(name);
-      return f && (f.size ?? (await f.arrayBuffer()).byteLength);
+      return f && (f.size ?? (await whole(name, f)).byteLength);
     },
     async readRange(name, offset, length) {
       const f = byName.get(name);
       if (!f) throw new FormatError(`${location}: no file ${name}`);
-      const part = f.slice ? await f.slice(offset, offset + length).arrayBuffer() : (await f.arrayBuffer()).slice(offset, offset + length);
+      const part = f.slice ? await f.slice(offset, offset + length).arrayBuffer() : (await whole(name, f)).slice(offset, offset + length);
       if (part.byteLength !== length) throw new FormatError(`${location}/${name}: ends before the ${length} bytes from ${offset} (truncated?)`);
       return new Uint8Array(part);
     },

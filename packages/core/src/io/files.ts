@@ -61,7 +61,7 @@ export async function writeSafetensors(file: string, tensors: Iterable<readonly 
   const pending = asPending(tensors);
   await writeFileAtomicStream(file, async (sink) => {
     await sink.write(safetensorsHeader(pending, metadata));
-    for (const t of pending) await sink.write(tensorBytes(await t.values()));
+    for (const t of pending) await sink.write(tensorBytes(checkedValues(t, await t.values())));
   });
 }
 
@@ -69,6 +69,12 @@ export async function writeSafetensors(file: string, tensors: Iterable<readonly 
 export async function writeTorchCheckpoint(file: string, tensors: Iterable<readonly [string, Tensor]> | readonly PendingTensor[]): Promise<void> {
   const pending = asPending(tensors);
   await writeFileAtomicStream(file, (sink) => writeTorchCheckpointTo(sink, pending));
+}
+
+/** A PendingTensor's values, which must be what its header declared (the header is already written). */
+function checkedValues(t: PendingTensor, values: Tensor): Tensor {
+  if (values.dtype !== t.dtype || values.shape.join() !== t.shape.join()) throw new FormatError(`${t.name}: declared ${t.dtype}[${t.shape.join(", ")}] but produced ${values.dtype}[${values.shape.join(", ")}]`);
+  return values;
 }
 
 function asPending(tensors: Iterable<readonly [string, Tensor]> | readonly PendingTensor[]): readonly PendingTensor[] {
