@@ -1,5 +1,6 @@
-import { DenseSSMError, Rng, type CausalLM, type Session, type TokenDraw } from "@densessm/core";
+import { DenseSSMError, Rng, type CausalLM, type Decoder, type Session, type TokenDraw } from "@densessm/core";
 import { DecodeStream, type Tokenizer } from "@densessm/tokenizer";
+import { checkSeed } from "./seed.js";
 
 export interface GenerateOptions {
   /** Tokens to generate per prompt (default 64). */
@@ -36,6 +37,7 @@ export async function* generateTokens(lm: CausalLM, session: Session, prompts: r
   const maxNew = options.maxNewTokens ?? 64;
   if (!Number.isInteger(maxNew) || maxNew < 0) throw new DenseSSMError(`maxNewTokens must be a non-negative integer, got ${maxNew}`);
   if (prompts.length === 0 || prompts.some((p) => p.length === 0)) throw new DenseSSMError("generate: every prompt needs at least one token (add a BOS token for empty text)");
+  if (options.seed !== undefined) checkSeed(options.seed, "seed");
   const rng = new Rng(options.seed ?? 0);
   const draw = (): TokenDraw => ({
     temperature: options.temperature ?? 0,
@@ -52,6 +54,7 @@ export async function* generateTokens(lm: CausalLM, session: Session, prompts: r
   options.signal?.throwIfAborted();
   const decoder = await lm.startDecoding(session, prompts.map((p) => p.slice(0, shortest)));
   try {
+    await checkFiniteLogits(decoder);
     let drawn = await decoder.sample(draw());
     while (!done.every(Boolean)) {
       options.signal?.throwIfAborted();
@@ -74,6 +77,21 @@ export async function* generateTokens(lm: CausalLM, session: Session, prompts: r
     }
   } finally {
     decoder.dispose();
+  }
+}
+
+/**
+ * Non-finite logits after the prompt mean broken weights (or an overflow): every draw from them
+ * would be token 0 and the text silently empty, so they are an error naming the row.
+ */
+async function checkFiniteLogits(decoder: Decoder): Promise<void> {
+  const logits = await decoder.logits();
+  const [rows, vocab] = logits.shape as [number, number];
+  const values = logits.toFloat32();
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < vocab; j++) {
+      if (!Number.isFinite(values[r * vocab + j]!)) throw new DenseSSMError(`generate: the model's logits for prompt ${r} are not finite (${values[r * vocab + j]} at token ${j}); its weights hold NaN/Inf or overflow`);
+    }
   }
 }
 

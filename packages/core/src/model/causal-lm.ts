@@ -10,7 +10,7 @@ import { crossEntropy } from "../ops/composites.js";
 import type { Feed, Session } from "../runtime/session.js";
 import { Tensor } from "../tensor/tensor.js";
 import { GraphDecoder, type Decoder } from "./decoder.js";
-import { getModelFamily, detectModelFamily, type CreateOptions, type FamilyModel, type LoadStateDictOptions, type ModelConfig, type SequenceForm } from "./family.js";
+import { createFamilyModel, getModelFamily, detectModelFamily, type CreateOptions, type FamilyModel, type LoadStateDictOptions, type ModelConfig, type SequenceForm } from "./family.js";
 import { loadCausalLM, type LoadOptions } from "./load.js";
 import { concatPositions } from "./logits.js";
 import { pastName, presentName } from "./state-names.js";
@@ -53,7 +53,7 @@ export class CausalLM {
   /** A freshly initialised model from a typed config or a config.json object (family detected). */
   static fromConfig(config: ModelConfig | Readonly<Record<string, unknown>>, options: CausalLMOptions & CreateOptions = {}): CausalLM {
     const typed = isModelConfig(config) ? config : detectModelFamily(config).fromConfig(config);
-    return new CausalLM(getModelFamily(typed.family).create(typed, options), options);
+    return new CausalLM(createFamilyModel(getModelFamily(typed.family), typed, options), options);
   }
 
   /** Loads a model folder (a path, on Node) or any FileSource: config.json and the weights. */

@@ -1,5 +1,6 @@
 import { DenseSSMError, FormatError } from "../errors.js";
 import type { SymTensor } from "../graph/symbolic.js";
+import { withoutInitialization } from "../nn/init.js";
 import type { Module } from "../nn/module.js";
 import type { DType } from "../tensor/dtype.js";
 import type { Tensor } from "../tensor/tensor.js";
@@ -86,6 +87,12 @@ export interface FamilyModel<C extends ModelConfig = ModelConfig> {
 export interface CreateOptions {
   /** Seed of the parameter initialisation (default 0). */
   readonly seed?: number;
+  /**
+   * false: weights follow (a checkpoint is about to be loaded), so skip the initialisation. Core
+   * builds such a model inside `withoutInitialization`, where `init` gives zeros without drawing
+   * random numbers or touching memory; a family with initialisers of its own may check it too.
+   */
+  readonly initialize?: boolean;
 }
 
 /** A config.json for a named preset, sized to a vocabulary. */
@@ -102,6 +109,17 @@ export interface ModelFamily<C extends ModelConfig = ModelConfig> {
   create(config: C, options?: CreateOptions): FamilyModel<C>;
   /** Named configurations for `train --model <preset>`. */
   readonly presets?: Readonly<Record<string, Preset>>;
+}
+
+/** `family.create`, honouring `initialize: false` for every family (see CreateOptions). */
+export function createFamilyModel<C extends ModelConfig>(family: ModelFamily<C>, config: C, options: CreateOptions = {}): FamilyModel<C> {
+  try {
+    return options.initialize === false ? withoutInitialization(() => family.create(config, options)) : family.create(config, options);
+  } catch (e) {
+    // A config within every per-key limit can still ask for one tensor past what an array holds.
+    if (e instanceof RangeError) throw new FormatError(`config: its sizes need a tensor larger than can be allocated (${e.message}); is it the config of a real ${family.name} model?`);
+    throw e;
+  }
 }
 
 const families = new Map<string, ModelFamily>();
