@@ -194,7 +194,7 @@ export class GraphDecoder implements Decoder {
     this.fed = snapshot.position;
   }
 
-  async fork(copies: number): Promise<Decoder> {
+  async fork(copies: number): Promise<GraphDecoder> {
     if (!Number.isInteger(copies) || copies < 1) throw new DenseSSMError(`fork: copies must be a positive integer, got ${copies}`);
     const rows = Array.from({ length: this.batch * copies }, (_, i) => Math.floor(i / copies));
     return decoderFromSnapshot(this.options, (await this.snapshot()).select(rows));
