@@ -6,6 +6,7 @@ import "./families.js";
 export { LanguageModel, type FromPretrainedOptions, type LoadProgress } from "./language-model.js";
 export { loadPretrained, resolveSource, type ModelSource, type PretrainedModel, type PretrainedOptions } from "./pretrained.js";
 export { generateText, generateTokens, type GenerateOptions, type GeneratedToken, type TextPiece } from "./generate.js";
+export { TextStream } from "./text-stream.js";
 export { evaluatePerplexity, type PerplexityOptions, type PerplexityReport } from "./evaluate.js";
 export { train, validationLoss, type TrainEvent, type TrainOptions, type TrainResult } from "./train.js";
 export { LATEST, TRAINING_STATE, readTrainingState, resolveModelDir, writeCheckpoint, type EvaluationEntry, type HistoryEntry, type TrainingState } from "./checkpoint.js";

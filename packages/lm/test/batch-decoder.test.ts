@@ -48,10 +48,10 @@ describe.each(["dense-gau-retnet-tiny", "mamba-tiny"])("%s in a BatchDecoder", (
     for (let step = 0; got.some((g, i) => g.length < cases[i]!.tokens); step++) {
       for (const [i, c] of cases.entries()) {
         if (c.joinAt !== step) continue;
-        const [{ stream, token }] = await batch.join(await lm.startDecoding(session, [c.prompt]), c.settings);
-        owner.set(stream!, i);
-        got[i]!.push(token!.token);
-        if (i === 5) logprobs.push(token!);
+        const { stream, token } = (await batch.join(await lm.startDecoding(session, [c.prompt]), c.settings))[0]!;
+        owner.set(stream, i);
+        got[i]!.push(token.token);
+        if (i === 5) logprobs.push(token);
       }
       for (const s of [...batch.streams]) if (got[owner.get(s)!]!.length >= cases[owner.get(s)!]!.tokens) batch.leave(s);
       sizes.push(batch.size);
