@@ -7,6 +7,7 @@ import { registerCompare } from "./commands/compare.js";
 import { registerEval } from "./commands/eval.js";
 import { registerExport } from "./commands/export.js";
 import { registerGenerate } from "./commands/generate.js";
+import { registerServe } from "./commands/serve.js";
 import { registerTokenize } from "./commands/tokenize.js";
 import { registerTrain } from "./commands/train.js";
 import { CliError } from "./errors.js";
@@ -43,6 +44,7 @@ export function createProgram(): Command {
   registerBench(program);
   registerExport(program);
   registerTokenize(program);
+  registerServe(program);
   return program;
 }
 

@@ -103,6 +103,9 @@ export class BatchDecoder {
   private readonly stateNames: readonly string[];
   private readonly idle: Record<string, DeviceTensor>;
   private nextId = 0;
+  /** Streams that left while a step was running: their state is released when it ends. */
+  private readonly departed = new Set<BatchStream>();
+  private stepping = false;
 
   constructor(
     readonly lm: CausalLM,
@@ -159,9 +162,21 @@ export class BatchDecoder {
   /** Feeds every stream the token it drew last and draws its next one. */
   async step(): Promise<Map<BatchStream, DrawnToken>> {
     const streams = [...this.active];
-    const out = new Map<BatchStream, DrawnToken>();
-    if (streams.length === 0) return out;
-    const rows = this.buckets.find((b) => b >= streams.length)!;
+    if (streams.length === 0) return new Map();
+    this.stepping = true;
+    try {
+      return await this.stepRows(streams, this.buckets.find((b) => b >= streams.length)!);
+    } finally {
+      this.stepping = false;
+      for (const s of this.departed) {
+        this.releaseState(s.state);
+        s.state = {};
+      }
+      this.departed.clear();
+    }
+  }
+
+  private async stepRows(streams: readonly BatchStream[], rows: number): Promise<Map<BatchStream, DrawnToken>> {
     const feeds: Record<string, Feed> = {
       input_ids: Tensor.int32(Array.from({ length: rows }, (_, r) => streams[r]?.pending ?? 0), [rows, 1]),
       ...this.lm.positionFeeds(Array.from({ length: rows }, (_, r) => streams[r]?.position ?? 0), 1),
@@ -172,7 +187,7 @@ export class BatchDecoder {
     for (let r = 0; r < rows; r++) {
       const next = Object.fromEntries(this.stateNames.map((name) => [name, result.get(rowName(presentName(name), r))!]));
       const s = streams[r];
-      if (!s) {
+      if (!s || this.departed.has(s)) {
         this.releaseState(next);
         continue;
       }
@@ -183,18 +198,21 @@ export class BatchDecoder {
     }
     try {
       const drawn = await this.draw(streams, logits, rows);
-      streams.forEach((s, r) => out.set(s, drawn[r]!));
+      return new Map(streams.flatMap((s, r) => (this.departed.has(s) ? [] : [[s, drawn[r]!] as const])));
     } finally {
       this.session.backend.release(logits);
     }
-    return out;
   }
 
-  /** Ends a stream (finished or cancelled): its state is released and the next step is one row smaller. */
+  /**
+   * Ends a stream (finished or cancelled): the next step is one row smaller, and its state is
+   * released now, or when the step running at the moment ends (which then reports no token for it).
+   */
   leave(stream: BatchStream): void {
     const at = this.active.indexOf(stream);
     if (at < 0) return;
     this.active.splice(at, 1);
+    if (this.stepping) return void this.departed.add(stream);
     this.releaseState(stream.state);
     stream.state = {};
   }
