@@ -93,3 +93,11 @@ export interface ChatRequest extends Sampling {
   logprobs?: boolean | null;
   top_logprobs?: number | null;
 }
+
+/** What a field validated by `anyOf` may be, for error messages (array indices written as N). */
+export const ALTERNATIVES: Readonly<Record<string, string>> = {
+  prompt: "a string, an array of strings, an array of token ids or an array of arrays of token ids",
+  stop: "a string or an array of at most 4 strings",
+  stream_options: "an object such as {\"include_usage\": true}",
+  "messages.N.content": "a string or an array of text parts ({\"type\": \"text\", \"text\": ...})",
+};

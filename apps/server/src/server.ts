@@ -7,7 +7,7 @@ import type { ChatTemplate } from "./chat-template.js";
 import { Engine, EngineBusyError, EngineClosedError, type EngineOptions, type FinishReason, type JobEvent, type JobSpec } from "./engine/engine.js";
 import { ApiError, invalidRequest, modelNotFound, promptTooLong, serverError } from "./errors.js";
 import { renderMetrics } from "./metrics.js";
-import { chatBody, completionBody, type ChatRequest, type CompletionRequest } from "./schemas.js";
+import { ALTERNATIVES, chatBody, completionBody, type ChatRequest, type CompletionRequest } from "./schemas.js";
 
 export interface ServerOptions extends EngineOptions {
   readonly lm: CausalLM;
@@ -316,10 +316,16 @@ function toApiError(error: Error & Partial<FastifyError>): ApiError {
   if (error instanceof EngineBusyError) return new ApiError(429, error.message, "rate_limit_error", "rate_limit_exceeded");
   if (error instanceof EngineClosedError) return shuttingDown();
   if (error.validation?.length) {
-    const v = error.validation[0]!;
+    // An anyOf mismatch lists every branch's complaint first; the anyOf itself says what is wrong.
+    const v = error.validation.find((e) => e.keyword === "anyOf") ?? error.validation[0]!;
     const param = v.instancePath.replace(/^\//, "").replace(/\//g, ".") || (v.params as { missingProperty?: string }).missingProperty || null;
     const what = param ? `'${param}'` : "the body";
-    const message = v.keyword === "const" ? `${what} is not supported by this server (only ${JSON.stringify((v.params as { allowedValue: unknown }).allowedValue)} is)` : `${what} ${v.message ?? "is invalid"}`;
+    const message =
+      v.keyword === "const"
+        ? `${what} is not supported by this server (only ${JSON.stringify((v.params as { allowedValue: unknown }).allowedValue)} is)`
+        : v.keyword === "anyOf"
+          ? `${what} must be ${ALTERNATIVES[param?.replace(/\.\d+\./g, ".N.") ?? ""] ?? "of another type"}`
+          : `${what} ${v.message ?? "is invalid"}`;
     return invalidRequest(`Invalid request: ${message}`, param);
   }
   if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") return new ApiError(413, `the request body is larger than this server accepts (${error.message})`, "invalid_request_error", "request_too_large");
