@@ -1,8 +1,7 @@
-import type { DeviceTensor } from "../backend/backend.js";
 import { DenseSSMError } from "../errors.js";
 import type { Graph } from "../graph/graph.js";
-import { GraphBuilder, trace, type SymTensor } from "../graph/symbolic.js";
-import { replayNode } from "../graph/transform.js";
+import { trace } from "../graph/symbolic.js";
+import { gather } from "../ops/indexing.js";
 import { concat } from "../ops/views.js";
 import { Rng } from "../runtime/rng.js";
 import type { Feed, Session } from "../runtime/session.js";
@@ -39,7 +38,6 @@ export interface DrawnToken {
 
 /** One sequence decoding inside a BatchDecoder. */
 export class BatchStream {
-  /** @internal */ state: Record<string, Feed>;
   /** @internal the token drawn last, fed at the next step */ pending = 0;
   /** @internal */ readonly tokens: number[];
   /** @internal tokens seen [V], only for a penalized stream */ seen: Float32Array | undefined;
@@ -51,10 +49,8 @@ export class BatchStream {
     readonly attrs: DrawAttrs,
     readonly logprobs: number | undefined,
     seed: number,
-    state: Record<string, Feed>,
     tokens: number[],
   ) {
-    this.state = state;
     this.tokens = tokens;
     this.rng = new Rng(seed);
   }
@@ -70,24 +66,29 @@ export interface BatchDecoderOptions {
   readonly maxBatch?: number;
   /**
    * Batch sizes a step graph is compiled for (default: powers of two up to maxBatch, and maxBatch):
-   * a step runs the smallest that holds every stream, the spare rows idle on a zero state.
+   * a step runs the smallest that holds every stream, the spare rows idle.
    */
   readonly buckets?: readonly number[];
 }
 
 /**
  * Continuous batching over recurrent state: streams join after their prefill and leave when they
- * finish or are cancelled, between any two steps, without disturbing the others. Each stream keeps
- * its own state tensors (batch 1, on the backend); a step graph gathers them into the step's batch
- * (a concat inside the graph) and hands each row's new state back, so joining, leaving and
- * snapshotting a stream never copies another stream's state. One step graph is compiled per bucket
- * size and cached.
+ * finish or are cancelled, between any two steps, without disturbing the others.
  *
- * A step is the model's step graph run on every stream at once, then one small draw run per
- * distinct sampling setting in the batch (`ops.sample` on the logits kept on the backend) and, when
- * a stream asks for log-probabilities, one run computing them on the backend; only token ids and
- * those few numbers are read back. Rows are independent, so on a deterministic backend (cpu) a
- * stream's tokens are bit for bit those it would draw alone, greedy or sampled (its own seed).
+ * The streams' states live together as the batch's state tensors ([rows, ...] per StateSpec, on
+ * the backend), one row (slot) per stream, so a step is the model's own step graph for `rows` rows
+ * with nothing added: no per-stream copies. A joining stream's state is gathered into a free slot,
+ * a leaving stream's slot just idles, and when the streams fit a smaller bucket (or need a bigger
+ * one) the rows are regathered once (one small gather graph). One step graph per bucket size is
+ * compiled and cached.
+ *
+ * A step is that graph run on every slot, then one small draw run per distinct sampling setting in
+ * the batch (`ops.sample` on the logits kept on the backend) and, when a stream asks for
+ * log-probabilities, one run computing them on the backend; only token ids and those few numbers
+ * are read back. Rows are independent, so on a deterministic backend (cpu) a stream's tokens are
+ * bit for bit those it draws alone, greedy or sampled (its own seed).
+ *
+ * `join` and `step` must not overlap (one loop drives both); `leave` may come at any time.
  *
  *     const batch = new BatchDecoder(lm, session, { maxBatch: 16 });
  *     const [{ stream, token }] = await batch.join(await lm.startDecoding(session, [prompt]), { temperature: 0.8, seed: 1 });
@@ -97,15 +98,13 @@ export interface BatchDecoderOptions {
 export class BatchDecoder {
   readonly maxBatch: number;
   readonly buckets: readonly number[];
-  private readonly active: BatchStream[] = [];
-  private readonly stepGraphs = new Map<number, Graph>();
-  private readonly small = new Map<string, Graph>();
+  /** The stream in each row of the batch state (undefined: an idle row). */
+  private slots: (BatchStream | undefined)[] = [];
+  /** Every stream's state: [slots.length, ...] per state name (empty while no stream decodes). */
+  private state: Record<string, Feed> = {};
+  private readonly graphs = new Map<string, Graph>();
   private readonly stateNames: readonly string[];
-  private readonly idle: Record<string, DeviceTensor>;
   private nextId = 0;
-  /** Streams that left while a step was running: their state is released when it ends. */
-  private readonly departed = new Set<BatchStream>();
-  private stepping = false;
 
   constructor(
     readonly lm: CausalLM,
@@ -119,16 +118,15 @@ export class BatchDecoder {
     this.buckets = [...new Set([...buckets.filter((b) => b < this.maxBatch), this.maxBatch])].sort((a, b) => a - b);
     this.stateNames = lm.model.states.map((s) => s.name);
     lm.bind(session);
-    this.idle = Object.fromEntries(lm.model.states.map((s) => [s.name, session.backend.upload(Tensor.zeros(s.shape(1), s.dtype))]));
   }
 
   /** Streams decoding now. */
   get size(): number {
-    return this.active.length;
+    return this.streams.length;
   }
 
   get streams(): readonly BatchStream[] {
-    return this.active;
+    return this.slots.filter((s): s is BatchStream => s !== undefined);
   }
 
   /**
@@ -140,196 +138,166 @@ export class BatchDecoder {
     const rows = source.batch;
     const list = Array.isArray(settings) ? (settings as readonly StreamSettings[]) : Array.from({ length: rows }, () => settings as StreamSettings);
     if (list.length !== rows) throw new DenseSSMError(`join: ${list.length} stream settings for ${rows} rows`);
-    if (this.active.length + rows > this.maxBatch) throw new DenseSSMError(`join: ${rows} more stream(s) would exceed maxBatch ${this.maxBatch} (${this.active.length} decoding)`);
+    if (this.size + rows > this.maxBatch) throw new DenseSSMError(`join: ${rows} more stream(s) would exceed maxBatch ${this.maxBatch} (${this.size} decoding)`);
     const checked = list.map((s) => ({ attrs: drawAttrs(s), logprobs: checkLogprobs(s.logprobs), seed: s.seed ?? 0 }));
     const handed = source instanceof GraphDecoder ? source.handOver() : { state: { ...source.state } as Record<string, Feed>, logits: source.logits.reshape([rows, 1, source.logits.shape[1]!]), history: source.tokens.map((r) => [...r]) };
-    const states = rows === 1 ? [handed.state] : await this.splitRows(handed.state, rows);
-    const streams = checked.map((c, r) => new BatchStream(this.nextId++, c.attrs, c.logprobs, c.seed, states[r]!, handed.history[r]!));
+    const streams = checked.map((c, r) => new BatchStream(this.nextId++, c.attrs, c.logprobs, c.seed, handed.history[r]!));
     const width = handed.logits.shape[2]!;
     for (const s of streams) if (isPenalized(s.attrs)) s.seen = seenRow(s.tokens, width);
     try {
       const drawn = await this.draw(streams, handed.logits);
-      this.active.push(...streams);
+      await this.regather(streams, handed.state);
       return streams.map((stream, r) => ({ stream, token: drawn[r]! }));
-    } catch (e) {
-      for (const s of streams) this.releaseState(s.state);
-      throw e;
     } finally {
+      this.release(handed.state);
       if (!(handed.logits instanceof Tensor)) this.session.backend.release(handed.logits);
     }
   }
 
   /** Feeds every stream the token it drew last and draws its next one. */
   async step(): Promise<Map<BatchStream, DrawnToken>> {
-    const streams = [...this.active];
-    if (streams.length === 0) return new Map();
-    this.stepping = true;
-    try {
-      return await this.stepRows(streams, this.buckets.find((b) => b >= streams.length)!);
-    } finally {
-      this.stepping = false;
-      for (const s of this.departed) {
-        this.releaseState(s.state);
-        s.state = {};
-      }
-      this.departed.clear();
+    if (this.size === 0) {
+      this.dispose(); // nothing left to decode: the batch state goes
+      return new Map();
     }
-  }
-
-  private async stepRows(streams: readonly BatchStream[], rows: number): Promise<Map<BatchStream, DrawnToken>> {
+    if (this.bucketFor(this.size) < this.slots.length) await this.regather();
+    const slots = [...this.slots];
+    const rows = slots.length;
     const feeds: Record<string, Feed> = {
-      input_ids: Tensor.int32(Array.from({ length: rows }, (_, r) => streams[r]?.pending ?? 0), [rows, 1]),
-      ...this.lm.positionFeeds(Array.from({ length: rows }, (_, r) => streams[r]?.position ?? 0), 1),
+      input_ids: Tensor.int32(slots.map((s) => s?.pending ?? 0), [rows, 1]),
+      ...this.lm.positionFeeds(slots.map((s) => s?.position ?? 0), 1),
     };
-    for (let r = 0; r < rows; r++) for (const name of this.stateNames) feeds[rowName(pastName(name), r)] = streams[r]?.state[name] ?? this.idle[name]!;
-    const result = await this.session.runOnDevice(this.stepGraph(rows), feeds);
+    for (const name of this.stateNames) feeds[pastName(name)] = this.state[name]!;
+    const result = await this.session.runOnDevice(this.lm.chunkGraph(rows, 1), feeds);
     const logits = result.get("logits")!;
-    for (let r = 0; r < rows; r++) {
-      const next = Object.fromEntries(this.stateNames.map((name) => [name, result.get(rowName(presentName(name), r))!]));
-      const s = streams[r];
-      if (!s || this.departed.has(s)) {
-        this.releaseState(next);
-        continue;
-      }
-      this.releaseState(s.state);
-      s.state = next;
+    this.release(this.state);
+    this.state = Object.fromEntries(this.stateNames.map((name) => [name, result.get(presentName(name))!]));
+    for (const s of slots) {
+      if (!s) continue;
       s.tokens.push(s.pending);
       if (s.seen) s.seen[s.pending] = 1;
     }
     try {
-      const drawn = await this.draw(streams, logits, rows);
-      return new Map(streams.flatMap((s, r) => (this.departed.has(s) ? [] : [[s, drawn[r]!] as const])));
+      const drawn = await this.draw(slots, logits);
+      // A stream that left during the step gets no token.
+      return new Map(slots.flatMap((s, r) => (s && this.slots[r] === s ? [[s, drawn[r]!] as const] : [])));
     } finally {
       this.session.backend.release(logits);
     }
   }
 
-  /**
-   * Ends a stream (finished or cancelled): the next step is one row smaller, and its state is
-   * released now, or when the step running at the moment ends (which then reports no token for it).
-   */
+  /** Ends a stream (finished or cancelled): its row idles from the next step on, and no token is reported for it. */
   leave(stream: BatchStream): void {
-    const at = this.active.indexOf(stream);
-    if (at < 0) return;
-    this.active.splice(at, 1);
-    if (this.stepping) return void this.departed.add(stream);
-    this.releaseState(stream.state);
-    stream.state = {};
+    const at = this.slots.indexOf(stream);
+    if (at >= 0) this.slots[at] = undefined;
   }
 
   /** Ends every stream and releases what the decoder holds on the backend. */
   dispose(): void {
-    for (const s of [...this.active]) this.leave(s);
-    for (const t of Object.values(this.idle)) this.session.backend.release(t);
+    this.slots = [];
+    this.release(this.state);
+    this.state = {};
+  }
+
+  private bucketFor(count: number): number {
+    return this.buckets.find((b) => b >= count)!;
   }
 
   /**
-   * Draws the next token of `streams` (rows 0..n-1 of logits [rows, L, V]): one draw run per
+   * Gathers the streams still decoding, and `joining` (whose state is `incoming`, [k, ...]), into
+   * rows 0.. of a batch of the smallest bucket that holds them all; the spare rows copy row 0.
+   */
+  private async regather(joining: readonly BatchStream[] = [], incoming: Readonly<Record<string, Feed>> = {}): Promise<void> {
+    const staying = this.streams;
+    const order = [...staying, ...joining];
+    const rows = order.length === 0 ? 0 : this.bucketFor(order.length);
+    const old = this.slots.length;
+    const k = joining.length;
+    if (rows === 0) return this.dispose();
+    const index = [...staying.map((s) => this.slots.indexOf(s)), ...joining.map((_, i) => old + i)];
+    while (index.length < rows) index.push(index[0]!);
+    const graph = this.cached(`regather:${old}:${k}:${rows}`, () =>
+      trace(
+        (x) =>
+          Object.fromEntries(
+            this.lm.model.states.map((s) => {
+              const parts = [...(old ? [x[`old.${s.name}`]!] : []), ...(k ? [x[`new.${s.name}`]!] : [])];
+              return [s.name, gather(concat(parts, 0), x.index!, 0)];
+            }),
+          ),
+        {
+          inputs: {
+            index: { shape: [rows], dtype: "int32" },
+            ...Object.fromEntries(this.lm.model.states.flatMap((s) => [...(old ? [[`old.${s.name}`, { shape: s.shape(old), dtype: s.dtype }]] : []), ...(k ? [[`new.${s.name}`, { shape: s.shape(k), dtype: s.dtype }]] : [])])),
+          },
+        },
+      ),
+    );
+    const feeds: Record<string, Feed> = { index: Tensor.int32(index, [rows]) };
+    for (const name of this.stateNames) {
+      if (old) feeds[`old.${name}`] = this.state[name]!;
+      if (k) feeds[`new.${name}`] = incoming[name]!;
+    }
+    const out = await this.session.runOnDevice(graph, feeds);
+    this.release(this.state);
+    this.state = Object.fromEntries(this.stateNames.map((name) => [name, out.get(name)!]));
+    this.slots = [...order, ...new Array<undefined>(rows - order.length).fill(undefined)];
+  }
+
+  /**
+   * Draws the next token of the streams in `slots` (row r of logits [rows, L, V]): one draw run per
    * distinct setting, the uniforms from each stream's own generator, then log-probabilities for the
    * streams that want them.
    */
-  private async draw(streams: readonly BatchStream[], logits: Feed, rows = streams.length): Promise<DrawnToken[]> {
-    const [, l, v] = logits.shape as [number, number, number];
+  private async draw(slots: readonly (BatchStream | undefined)[], logits: Feed): Promise<DrawnToken[]> {
+    const [rows, l, v] = logits.shape as [number, number, number];
     const uniforms = new Float32Array(rows);
-    streams.forEach((s, r) => (uniforms[r] = s.rng.uniform()));
+    slots.forEach((s, r) => s && (uniforms[r] = s.rng.uniform()));
     const ids = new Int32Array(rows);
-    const groups = new Map<string, BatchStream[]>();
-    for (const s of streams) groups.set(drawKey(s.attrs), [...(groups.get(drawKey(s.attrs)) ?? []), s]);
-    for (const [key, members] of groups) {
-      const attrs = members[0]!.attrs;
+    const groups = new Map<string, DrawAttrs>();
+    for (const s of slots) if (s) groups.set(drawKey(s.attrs), s.attrs);
+    for (const [key, attrs] of groups) {
       const feeds: Record<string, Feed> = { logits, uniforms: new Tensor(uniforms, [rows], "float32") };
       if (isPenalized(attrs)) {
         const seen = new Float32Array(rows * v);
-        streams.forEach((s, r) => s.seen && seen.set(s.seen, r * v));
+        slots.forEach((s, r) => s?.seen && seen.set(s.seen, r * v));
         feeds.seen = new Tensor(seen, [rows, v], "float32");
       }
-      const drawn = await this.session.run(this.cached(`draw:${rows}x${l}x${v}:${key}`, () => drawGraph([rows, l, v], attrs)), feeds);
-      const picked = drawn.next_tokens!.data as Int32Array;
-      streams.forEach((s, r) => members.includes(s) && (ids[r] = picked[r]!));
+      const picked = (await this.session.run(this.cached(`draw:${rows}x${l}x${v}:${key}`, () => drawGraph([rows, l, v], attrs)), feeds)).next_tokens!.data as Int32Array;
+      slots.forEach((s, r) => s && drawKey(s.attrs) === key && (ids[r] = picked[r]!));
     }
-    streams.forEach((s, r) => (s.pending = ids[r]!));
-    const tokens: DrawnToken[] = streams.map((s) => ({ token: s.pending }));
-    const wanting = streams.filter((s) => s.logprobs !== undefined);
-    const widths = new Set(wanting.map((s) => s.attrs.vocabSize ?? this.lm.vocabSize));
-    for (const width of widths) {
-      const members = wanting.filter((s) => (s.attrs.vocabSize ?? this.lm.vocabSize) === width);
-      const top = Math.max(...members.map((s) => s.logprobs!));
+    const tokens: DrawnToken[] = slots.map((s, r) => {
+      if (s) s.pending = ids[r]!;
+      return { token: ids[r]! };
+    });
+    const wanting = slots.flatMap((s, r) => (s?.logprobs !== undefined ? [[s, r] as const] : []));
+    for (const width of new Set(wanting.map(([s]) => s.attrs.vocabSize ?? this.lm.vocabSize))) {
+      const members = wanting.filter(([s]) => (s.attrs.vocabSize ?? this.lm.vocabSize) === width);
+      const top = Math.max(...members.map(([s]) => s.logprobs!));
       const lp = await this.session.run(this.cached(`logprobs:${rows}x${l}x${v}:${width}:${top}`, () => logprobGraph([rows, l, v], width, top)), { logits, chosen: Tensor.int32(ids, [rows]) });
-      for (const s of members) {
-        const r = streams.indexOf(s);
-        const k = s.logprobs!;
-        const values = lp.top_logprobs?.data as Float32Array | undefined;
-        const topIds = lp.top_ids?.data as Int32Array | undefined;
-        tokens[r] = {
-          token: ids[r]!,
-          logprob: (lp.chosen_logprob!.data as Float32Array)[r]!,
-          top: Array.from({ length: k }, (_, i) => ({ token: topIds![r * top + i]!, logprob: values![r * top + i]! })),
-        };
+      const chosen = lp.chosen_logprob!.data as Float32Array;
+      const values = lp.top_logprobs?.data as Float32Array | undefined;
+      const topIds = lp.top_ids?.data as Int32Array | undefined;
+      for (const [s, r] of members) {
+        tokens[r] = { token: ids[r]!, logprob: chosen[r]!, top: Array.from({ length: s.logprobs! }, (_, i) => ({ token: topIds![r * top + i]!, logprob: values![r * top + i]! })) };
       }
     }
     return tokens;
   }
 
-  /** The model's step graph for `rows` rows, taking and returning each row's state separately. */
-  private stepGraph(rows: number): Graph {
-    let graph = this.stepGraphs.get(rows);
-    if (!graph) this.stepGraphs.set(rows, (graph = statePerRow(this.lm.chunkGraph(rows, 1), this.stateNames, rows)));
-    return graph;
-  }
-
-  /** Small graphs (draws, log-probabilities) by key; the oldest go first past 64, so odd settings cannot pile up. */
+  /** Small graphs (draws, log-probabilities, regathers) by key; the oldest go first past 64, so odd settings cannot pile up. */
   private cached(key: string, build: () => Graph): Graph {
-    let graph = this.small.get(key);
-    if (graph) this.small.delete(key);
+    let graph = this.graphs.get(key);
+    if (graph) this.graphs.delete(key);
     else graph = build();
-    this.small.set(key, graph);
-    if (this.small.size > 64) this.small.delete(this.small.keys().next().value!);
+    this.graphs.set(key, graph);
+    if (this.graphs.size > 64) this.graphs.delete(this.graphs.keys().next().value!);
     return graph;
   }
 
-  /** One batch-1 state per row of a [rows, ...] state, split on the backend. */
-  private async splitRows(state: Readonly<Record<string, Feed>>, rows: number): Promise<Record<string, Feed>[]> {
-    const graph = this.cached(`split:${rows}`, () =>
-      trace(
-        (x) => Object.fromEntries(this.stateNames.flatMap((name) => Array.from({ length: rows }, (_, r) => [rowName(name, r), x[name]!.slice(0, r, r + 1)]))),
-        { inputs: Object.fromEntries(this.lm.model.states.map((s) => [s.name, { shape: s.shape(rows), dtype: s.dtype }])) },
-      ),
-    );
-    const out = await this.session.runOnDevice(graph, state);
-    this.releaseState(state);
-    return Array.from({ length: rows }, (_, r) => Object.fromEntries(this.stateNames.map((name) => [name, out.get(rowName(name, r))!])));
-  }
-
-  private releaseState(state: Readonly<Record<string, Feed>>): void {
+  private release(state: Readonly<Record<string, Feed>>): void {
     for (const t of Object.values(state)) if (!(t instanceof Tensor)) this.session.backend.release(t);
   }
-}
-
-/** Input / output name of one row's piece of a state. */
-const rowName = (name: string, row: number) => `${name}#${row}`;
-
-/**
- * `step` (a chunk graph) with every `past_<state>` input [rows, ...] replaced by one input per row
- * [1, ...] (`past_<state>#r`, concatenated inside the graph) and every `present_<state>` output by
- * one output per row: streams keep separate state tensors, and the batch is gathered per step.
- */
-export function statePerRow(step: Graph, states: readonly string[], rows: number): Graph {
-  const past = new Set(states.map(pastName));
-  const present = new Set(states.map(presentName));
-  const builder = new GraphBuilder();
-  const map: SymTensor[] = [];
-  for (const node of step.nodes) {
-    const name = node.op === "input" ? (node.attrs.name as string) : "";
-    if (past.has(name)) {
-      const parts = Array.from({ length: rows }, (_, r) => builder.input(rowName(name, r), [1, ...node.shape.slice(1)], node.dtype));
-      map[node.id] = concat(parts, 0);
-    } else map[node.id] = replayNode(node, builder, map);
-  }
-  for (const o of step.outputs) {
-    if (present.has(o.name)) for (let r = 0; r < rows; r++) builder.output(rowName(o.name, r), map[o.id]!.slice(0, r, r + 1));
-    else builder.output(o.name, map[o.id]!);
-  }
-  return builder.build();
 }
 
 function seenRow(tokens: readonly number[], width: number): Float32Array {
