@@ -9,7 +9,7 @@ export class Metrics {
   decodeSteps = 0;
   /** Streams summed over decode steps: divided by decodeSteps, the mean batch. */
   decodeRows = 0;
-  cancelledStreams = 0;
+  cancelledRequests = 0;
   readonly requests = new Map<string, number>();
   /** (time in ms, generated tokens so far), the last ten seconds of them, for the tokens/s gauge. */
   private readonly recent: [number, number][] = [];
@@ -64,7 +64,7 @@ export function renderMetrics(m: Metrics, g: Gauges): string {
   metric("decode_seconds_total", "counter", "Time spent in batched decode steps.", m.decodeSeconds);
   metric("decode_steps_total", "counter", "Batched decode steps.", m.decodeSteps);
   metric("decode_rows_total", "counter", "Streams summed over decode steps (divide by decode_steps_total for the mean batch).", m.decodeRows);
-  metric("cancelled_streams_total", "counter", "Streams ended by a client disconnect or shutdown.", m.cancelledStreams);
+  metric("cancelled_requests_total", "counter", "Requests ended early by a client disconnect or shutdown's deadline.", m.cancelledRequests);
   metric("queue_depth", "gauge", "Requests waiting for a batch slot.", g.queueDepth);
   metric("active_streams", "gauge", "Streams decoding in the batch.", g.activeStreams);
   metric("prefilling_requests", "gauge", "Requests whose prompt is being prefilled.", g.prefilling);

@@ -40,10 +40,4 @@ export async function sse(res: Response): Promise<string[]> {
     .map((block) => block.slice("data: ".length));
 }
 
-/** Reads a metric's value from the Prometheus text of GET /metrics. */
-export async function metric(url: string, name: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const line = text.split("\n").find((l) => l.startsWith(`${name} `));
-  if (!line) throw new Error(`no metric ${name}`);
-  return Number(line.split(" ")[1]);
-}
+export { metric } from "../bench/load.js";

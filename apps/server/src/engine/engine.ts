@@ -53,6 +53,12 @@ export interface EngineOptions {
   readonly prefixCacheBytes?: number;
   /** Also cache the state every this many prompt tokens (shared few-shot headers). Default: the prefill chunk size. */
   readonly cacheInterval?: number;
+  /**
+   * Prompt tokens prefilled between two decode steps (at least one chunk, of one request, is):
+   * higher admits a burst of requests faster, lower keeps the streams already decoding smoother.
+   * Default 256.
+   */
+  readonly prefillBudget?: number;
 }
 
 interface Answer {
@@ -99,8 +105,9 @@ export class Engine {
   private readonly waiting: Job[] = [];
   private readonly owners = new Map<BatchStream, [Job, number]>();
   private readonly interval: number;
-  /** The job whose prefill chunk is running now (a cancel leaves its cleanup to the loop). */
-  private prefilling: Job | undefined;
+  private readonly prefillBudget: number;
+  /** Jobs whose prefill is running now (a cancel leaves their cleanup to the loop). */
+  private readonly prefilling = new Set<Job>();
   private wake: (() => void) | undefined;
   private loop: Promise<void> | undefined;
   private closing = false;
@@ -115,6 +122,7 @@ export class Engine {
     this.maxQueue = options.maxQueue ?? 4 * this.maxBatch;
     this.cache = new PrefixCache(options.prefixCacheBytes ?? 256 * 2 ** 20);
     this.interval = this.cache.maxBytes > 0 ? (options.cacheInterval ?? lm.chunkSize) : 0;
+    this.prefillBudget = options.prefillBudget ?? 256;
     this.batch = new BatchDecoder(lm, session, { maxBatch: this.maxBatch });
   }
 
@@ -139,7 +147,7 @@ export class Engine {
     return {
       queueDepth: this.waiting.length,
       activeStreams: this.batch.size,
-      prefilling: this.waiting.filter((j) => j.decoder).length,
+      prefilling: this.prefilling.size,
       cacheHits: this.cache.hits,
       cacheMisses: this.cache.misses,
       cacheSavedTokens: this.cache.savedTokens,
@@ -190,18 +198,32 @@ export class Engine {
         await new Promise<void>((resolve) => (this.wake = resolve));
         continue;
       }
-      const head = this.waiting[0];
-      if (head && this.batch.size + head.answers.length <= this.maxBatch) await this.prefillChunk(head);
+      await this.prefill();
       if (this.batch.size > 0) await this.step();
       await nextTurn(); // let the HTTP side read requests, write events and notice disconnects
     }
   }
 
-  /** Runs one prefill chunk of the job at the head of the queue; when its prompt is done, it joins the batch. */
+  /**
+   * Prefill chunks, in arrival order, up to the budget of prompt tokens (at least one chunk): the
+   * queue's head until it joins the batch, then the next, while the batch has room for them. Each
+   * request prefills alone (batch 1), so chunk graphs exist per chunk length only.
+   */
+  private async prefill(): Promise<void> {
+    let spent = 0;
+    for (let head = this.waiting[0]; head && this.batch.size + head.answers.length <= this.maxBatch; head = this.waiting[0]) {
+      const before = this.metrics.prefillTokens;
+      await this.prefillChunk(head);
+      spent += this.metrics.prefillTokens - before;
+      if (spent >= this.prefillBudget) return;
+    }
+  }
+
+  /** Runs one prefill chunk of `job`; when its prompt is done, it joins the batch. */
   private async prefillChunk(job: Job): Promise<void> {
     const prompt = job.spec.prompt;
     const started = performance.now();
-    this.prefilling = job;
+    this.prefilling.add(job);
     try {
       if (!job.decoder) {
         const hit = this.cache.maxBytes > 0 ? this.cache.lookup(prompt, job.points) : undefined;
@@ -233,7 +255,7 @@ export class Engine {
       this.dropQueued(job);
       this.fail(job, e);
     } finally {
-      this.prefilling = undefined;
+      this.prefilling.delete(job);
       this.metrics.prefillSeconds += (performance.now() - started) / 1000;
     }
   }
@@ -298,9 +320,9 @@ export class Engine {
   private cancel(job: Job, error?: Error): void {
     if (job.cancelled || job.answers.every((a) => a.done)) return;
     job.cancelled = true;
-    if (job !== this.prefilling) this.dropQueued(job); // a prefill in progress is dropped by the loop when its chunk ends
+    if (!this.prefilling.has(job)) this.dropQueued(job); // a prefill in progress is dropped by the loop when its chunk ends
+    this.metrics.cancelledRequests++;
     for (const answer of job.answers) {
-      if (!answer.done && answer.stream) this.metrics.cancelledStreams++;
       answer.done = true;
       this.leave(answer);
     }
