@@ -51,7 +51,7 @@ export interface EngineOptions {
   readonly maxQueue?: number;
   /** Bound of the prefix-state cache in bytes (0 turns it off). Default 256 MiB. */
   readonly prefixCacheBytes?: number;
-  /** Also cache the state every this many prompt tokens (shared few-shot headers). Default: the prefill chunk size. */
+  /** Also cache the state every this many prompt tokens (shared few-shot headers). Default 256. */
   readonly cacheInterval?: number;
   /**
    * Prompt tokens prefilled between two decode steps (at least one chunk, of one request, is):
@@ -121,7 +121,7 @@ export class Engine {
     this.maxBatch = options.maxBatch ?? 64;
     this.maxQueue = options.maxQueue ?? 4 * this.maxBatch;
     this.cache = new PrefixCache(options.prefixCacheBytes ?? 256 * 2 ** 20);
-    this.interval = this.cache.maxBytes > 0 ? (options.cacheInterval ?? lm.chunkSize) : 0;
+    this.interval = this.cache.maxBytes > 0 ? (options.cacheInterval ?? 256) : 0;
     this.prefillBudget = options.prefillBudget ?? 256;
     this.batch = new BatchDecoder(lm, session, { maxBatch: this.maxBatch });
   }
