@@ -34,7 +34,7 @@ export async function startServe(args: readonly string[], timeoutMs = 60_000): P
 
 export interface StreamResult {
   status: number;
-  /** Tokens received (one event each). */
+  /** Tokens received: the usage chunk's count for a finished stream, text events for an aborted one. */
   tokens: number;
   /** A finish_reason and `data: [DONE]` arrived. */
   finished: boolean;
@@ -50,7 +50,7 @@ export async function streamCompletion(url: string, prompt: string, maxTokens: n
     const res = await fetch(`${url}/v1/completions`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ model: "mamba-tiny", prompt, max_tokens: maxTokens, temperature: 0.8, ignore_eos: true, stream: true }),
+      body: JSON.stringify({ model: "mamba-tiny", prompt, max_tokens: maxTokens, temperature: 0.8, ignore_eos: true, stream: true, stream_options: { include_usage: true } }),
       signal: AbortSignal.any([controller.signal, AbortSignal.timeout(options.timeoutMs ?? 60_000)]),
     });
     result.status = res.status;
@@ -66,8 +66,9 @@ export async function streamCompletion(url: string, prompt: string, maxTokens: n
         buffered = buffered.slice(end + 2);
         if (data === "[DONE]") result.finished = finish !== null;
         else {
-          const chunk = JSON.parse(data) as { choices: { finish_reason: string | null }[] };
-          if (chunk.choices[0]?.finish_reason) finish = chunk.choices[0].finish_reason;
+          const chunk = JSON.parse(data) as { choices: { finish_reason: string | null }[]; usage?: { completion_tokens: number } };
+          if (chunk.usage) result.tokens = chunk.usage.completion_tokens;
+          else if (chunk.choices[0]?.finish_reason) finish = chunk.choices[0].finish_reason;
           else result.tokens++;
         }
       }

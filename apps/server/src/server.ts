@@ -146,6 +146,7 @@ export function createServer(options: ServerOptions): DenseSSMServer {
 
     if (body.stream) {
       return streamEvents(req, reply, jobs, n, {
+        everyToken: logprobs !== undefined,
         start: (index) => (echoed[Math.floor(index / n)] ? { ...base, choices: [{ index, text: echoed[Math.floor(index / n)], logprobs: null, finish_reason: null }] } : undefined),
         text: (index, text, token) => ({ ...base, choices: [{ index, text, logprobs: logprobsOf(token ? [token] : [], 0), finish_reason: null }] }),
         finish: (index, reason) => ({ ...base, choices: [{ index, text: "", logprobs: null, finish_reason: reason }] }),
@@ -184,6 +185,7 @@ export function createServer(options: ServerOptions): DenseSSMServer {
 
     if (body.stream) {
       return streamEvents(req, reply, jobs, n, {
+        everyToken: logprobs !== undefined,
         start: (index) => ({ ...base, choices: [{ index, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }] }),
         text: (index, text, token) => ({ ...base, choices: [{ index, delta: { content: text }, logprobs: logprobsOf(token ? [token] : []), finish_reason: null }] }),
         finish: (index, reason) => ({ ...base, choices: [{ index, delta: {}, logprobs: null, finish_reason: reason }] }),
@@ -209,6 +211,8 @@ export function createServer(options: ServerOptions): DenseSSMServer {
 }
 
 interface StreamFormat {
+  /** Whether every token gets an event (log-probabilities asked for), or only text. */
+  readonly everyToken: boolean;
   start(index: number): object | undefined;
   text(index: number, text: string, token: DrawnToken | undefined): object;
   finish(index: number, reason: FinishReason): object;
@@ -236,7 +240,7 @@ async function streamEvents(req: FastifyRequest, reply: FastifyReply, jobs: Asyn
       try {
         for await (const event of job) {
           if (event.type === "text") {
-            if (event.text || event.token) send(format.text(j * n + event.choice, event.text, event.token));
+            if (event.text || (format.everyToken && event.token)) send(format.text(j * n + event.choice, event.text, event.token));
           } else if (event.type === "finish") send(format.finish(j * n + event.choice, event.reason));
           else addUsage(usage, event);
         }
