@@ -116,13 +116,13 @@ export function createServer(options: ServerOptions): DenseSSMServer {
   }
 
   /** Submits every job of a request, or none: a full queue (429) or shutdown (503) cancels those already in. */
-  function submitAll(specs: Omit<JobSpec, "signal">[], reply: FastifyReply): { jobs: AsyncIterable<JobEvent>[]; abort: AbortController } {
+  function submitAll(specs: Omit<JobSpec, "signal">[], reply: FastifyReply): AsyncIterable<JobEvent>[] {
     if (closing) throw shuttingDown();
     const abort = new AbortController();
     // A client that goes away before its answer is complete cancels it at once.
     reply.raw.on("close", () => reply.raw.writableFinished || abort.abort());
     try {
-      return { jobs: specs.map((spec) => engine.submit({ ...spec, signal: abort.signal })), abort };
+      return specs.map((spec) => engine.submit({ ...spec, signal: abort.signal }));
     } catch (e) {
       abort.abort();
       throw e instanceof EngineClosedError ? shuttingDown() : e;
@@ -138,7 +138,7 @@ export function createServer(options: ServerOptions): DenseSSMServer {
     const prompts = raw.map((p) => (typeof p === "string" ? tokenizer.encode(p) : p));
     prompts.forEach(checkPrompt);
     const echoed = raw.map((p, i) => (!body.echo ? "" : typeof p === "string" ? p : tokenizer.decode(prompts[i]!, { skipSpecialTokens: true })));
-    const { jobs } = submitAll(prompts.map((prompt) => ({ prompt, ...common })), reply);
+    const jobs = submitAll(prompts.map((prompt) => ({ prompt, ...common })), reply);
     const n = common.choices.length;
     const id = `cmpl-${randomUUID()}`;
     const base = { id, object: "text_completion", created: Math.floor(Date.now() / 1000), model: modelId };
@@ -177,7 +177,7 @@ export function createServer(options: ServerOptions): DenseSSMServer {
       throw invalidRequest(`the chat template rejected these messages: ${(e as Error).message}`, "messages");
     }
     checkPrompt(rendered.tokens);
-    const { jobs } = submitAll([{ prompt: rendered.tokens, cachePoints: rendered.boundaries, ...common }], reply);
+    const jobs = submitAll([{ prompt: rendered.tokens, cachePoints: rendered.boundaries, ...common }], reply);
     const n = common.choices.length;
     const id = `chatcmpl-${randomUUID()}`;
     const base = { id, object: "chat.completion.chunk", created: Math.floor(Date.now() / 1000), model: modelId };
