@@ -56,25 +56,11 @@ export class DecoderSnapshot {
 }
 
 /** Rows of `t` along axis 0, in the given order (a fresh tensor). */
-export function selectRows(t: Tensor, rows: readonly number[]): Tensor {
+function selectRows(t: Tensor, rows: readonly number[]): Tensor {
   const batch = t.shape[0]!;
   const width = batch === 0 ? 0 : t.size / batch;
   const src = t.data;
   const out = new (src.constructor as new (n: number) => AnyStorage)(rows.length * width);
   rows.forEach((r, i) => out.set(src.subarray(r * width, (r + 1) * width) as never, i * width));
   return new Tensor(out, [rows.length, ...t.shape.slice(1)], t.dtype);
-}
-
-/** Rows of several tensors stacked along axis 0 (each [n_i, ...rest] with the same rest). */
-export function stackRows(parts: readonly Tensor[]): Tensor {
-  const first = parts[0]!;
-  const rest = first.shape.slice(1);
-  const total = parts.reduce((n, p) => n + p.shape[0]!, 0);
-  const out = new (first.data.constructor as new (n: number) => AnyStorage)(parts.reduce((n, p) => n + p.size, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p.data as never, at);
-    at += p.size;
-  }
-  return new Tensor(out, [total, ...rest], first.dtype);
 }
