@@ -8,6 +8,7 @@ import { registerConvert } from "./commands/convert.js";
 import { registerEval } from "./commands/eval.js";
 import { registerExport } from "./commands/export.js";
 import { registerGenerate } from "./commands/generate.js";
+import { registerServe } from "./commands/serve.js";
 import { registerTokenize } from "./commands/tokenize.js";
 import { registerTrain } from "./commands/train.js";
 import { CliError } from "./errors.js";
@@ -46,6 +47,7 @@ export function createProgram(): Command {
   registerExport(program);
   registerConvert(program);
   registerTokenize(program);
+  registerServe(program);
   return program;
 }
 

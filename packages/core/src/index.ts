@@ -86,7 +86,10 @@ export {
 } from "./model/family.js";
 export { CausalLM, shiftedLoss, type CausalLMOptions, type ForwardMode } from "./model/causal-lm.js";
 export { loadCausalLM, readModelConfig, type LoadOptions } from "./model/load.js";
-export { GraphDecoder, type Decoder, type GraphDecoderOptions, type TokenDraw } from "./model/decoder.js";
+export { GraphDecoder, type Decoder, type DecoderSetup, type GraphDecoderOptions, type TokenDraw } from "./model/decoder.js";
+export { DecoderSnapshot } from "./model/snapshot.js";
+export { BatchDecoder, BatchStream, MAX_TOP_LOGPROBS, type BatchDecoderOptions, type DrawnToken, type StreamSettings } from "./model/batch-decoder.js";
+export type { DrawSettings } from "./model/draw.js";
 export { checkTokenIds, TokenIdError } from "./model/token-ids.js";
 export { pastName, presentName } from "./model/state-names.js";
 export { concatPositions, lastPosition } from "./model/logits.js";

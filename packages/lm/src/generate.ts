@@ -1,6 +1,7 @@
 import { DenseSSMError, Rng, type CausalLM, type Decoder, type Session, type TokenDraw } from "@densessm/core";
-import { DecodeStream, type Tokenizer } from "@densessm/tokenizer";
+import type { Tokenizer } from "@densessm/tokenizer";
 import { checkSeed } from "./seed.js";
+import { TextStream } from "./text-stream.js";
 
 export interface GenerateOptions {
   /** Tokens to generate per prompt (default 64). */
@@ -106,40 +107,14 @@ export interface TextPiece {
  * tokens split across steps never print garbage) and never include a stop string or what follows.
  */
 export async function* generateText(lm: CausalLM, tokenizer: Tokenizer, session: Session, prompts: readonly string[], options: GenerateOptions = {}): AsyncGenerator<TextPiece> {
-  const stops = (options.stop ?? []).filter((s) => s.length > 0);
-  const holdBack = Math.max(0, ...stops.map((s) => s.length - 1));
   const ids = prompts.map((p) => tokenizer.encode(p));
-  // Each stream first swallows its prompt, so the continuation decodes in context (SentencePiece
-  // would otherwise drop the leading space of the first generated word).
-  const streams = ids.map((prompt) => {
-    const stream = new DecodeStream(tokenizer, { skipSpecialTokens: true });
-    stream.pushMany(prompt);
-    return stream;
-  });
-  const pending = prompts.map(() => "");
-  const stopped = prompts.map(() => false);
+  const streams = ids.map((prompt) => new TextStream(tokenizer, prompt, options.stop));
   for await (const { row, token } of generateTokens(lm, session, ids, { ...options, vocabSize: tokenizer.vocabSize, eosTokenId: tokenizer.eosTokenId })) {
-    if (stopped[row]) continue;
-    pending[row] += streams[row]!.push(token);
-    const text = pending[row]!;
-    const hit = stops.map((s) => text.indexOf(s)).filter((i) => i >= 0);
-    if (hit.length) {
-      stopped[row] = true;
-      const cut = text.slice(0, Math.min(...hit));
-      pending[row] = "";
-      if (cut) yield { index: row, text: cut };
-      continue;
-    }
-    // Keep back what could still turn out to be the start of a stop string.
-    const safe = text.length - holdBack;
-    if (safe > 0) {
-      pending[row] = text.slice(safe);
-      yield { index: row, text: text.slice(0, safe) };
-    }
+    const text = streams[row]!.push(token);
+    if (text) yield { index: row, text };
   }
   for (const [row, stream] of streams.entries()) {
-    if (stopped[row]) continue;
-    const rest = pending[row]! + stream.flush();
+    const rest = stream.flush();
     if (rest) yield { index: row, text: rest };
   }
 }

@@ -7,6 +7,7 @@ export { LanguageModel, type FromPretrainedOptions, type LoadProgress } from "./
 export { convertModel, TOKENIZER_FILES, type ConvertOptions, type ConvertResult } from "./convert.js";
 export { loadPretrained, resolveSource, type ModelSource, type PretrainedModel, type PretrainedOptions } from "./pretrained.js";
 export { generateText, generateTokens, type GenerateOptions, type GeneratedToken, type TextPiece } from "./generate.js";
+export { TextStream } from "./text-stream.js";
 export { evaluatePerplexity, type PerplexityOptions, type PerplexityReport } from "./evaluate.js";
 export { checkSeed } from "./seed.js";
 export { METRICS, train, validationLoss, type TrainEvent, type TrainOptions, type TrainResult } from "./train.js";

@@ -90,9 +90,12 @@ export class RetentionModel<C extends ModelConfig = ModelConfig> implements Fami
     return form === "parallel" ? { ...base, mode: form, rowNormalize: this.rowNormalize } : { ...base, mode: form, chunkSize, start: 0 };
   }
 
-  /** The retention context of a chunk graph, from its position feeds. */
+  /**
+   * The retention context of a chunk graph, from its position feeds ([B, L, ...row]: every row of
+   * the batch has positions of its own). sin/cos gain a head axis to meet q and k [B, H, L, dk].
+   */
   recurrentContext(positions: Readonly<Record<string, SymTensor>>): RetentionContext {
-    return { mode: "recurrent", sin: positions.sin!, cos: positions.cos!, carry: positions.carry!, inject: positions.inject!, gammas: this.shape.gammas };
+    return { mode: "recurrent", sin: positions.sin!.unsqueeze(1), cos: positions.cos!.unsqueeze(1), carry: positions.carry!, inject: positions.inject!, gammas: this.shape.gammas };
   }
 
   /** Loads the weights; the official rel-pos buffers, when present, must equal what the config implies. */

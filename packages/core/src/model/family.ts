@@ -33,9 +33,12 @@ export type SequenceForm = "parallel" | "chunkwise";
 
 /**
  * Inputs of the chunk graph that depend only on the absolute positions of its tokens (RetNet's
- * rotation tables and decay factors). Each feed for `length` tokens is float32 [length, ...row]:
- * row t belongs to position start + t. Because rows are per position, a runtime that only knows
- * position ids (an exported ONNX model) can look them up in a table built from `values`.
+ * rotation tables and decay factors). `values(start, length)` gives each feed's rows for positions
+ * start .. start + length - 1 as float32 [length, ...row]; the chunk graph takes each feed as
+ * [B, T, ...row], row (b, t) for the position of token t of sequence b, because the sequences of a
+ * batch may stand at different positions (continuous batching). Because rows are per position, a
+ * runtime that only knows position ids (an exported ONNX model) can look them up in a table built
+ * from `values`.
  */
 export interface PositionFeeds {
   readonly rows: Readonly<Record<string, readonly number[]>>;
