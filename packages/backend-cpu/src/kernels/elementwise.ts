@@ -1,5 +1,5 @@
-import { sameShape, Tensor, type AnyStorage } from "@densessm/core";
-import { broadcastIndex } from "./indexing-maps.js";
+import { numel, Tensor, type AnyStorage } from "@densessm/core";
+import { broadcastStrides, runWalk, type RunWalk } from "./indexing-maps.js";
 import type { KernelFactory } from "./types.js";
 
 type Unary = (x: AnyStorage, o: AnyStorage, n: number) => void;
@@ -24,70 +24,63 @@ export const unaryKernel: KernelFactory = (node) => {
   };
 };
 
-/** Same-shape loop, and the broadcast loop through precomputed index maps. */
-interface BinaryLoops {
-  dense(a: AnyStorage, b: AnyStorage, o: AnyStorage, n: number): void;
-  indexed(a: AnyStorage, b: AnyStorage, o: AnyStorage, ia: Int32Array, ib: Int32Array): void;
-}
+/**
+ * One strided loop per op over a run walk (see runWalk): same-shape operands are a single run, a
+ * broadcast operand a step of 0.
+ */
+type BinaryLoop = (a: AnyStorage, b: AnyStorage, o: AnyStorage, walk: RunWalk) => void;
 
-const BINARY: Record<string, BinaryLoops> = {
-  add: {
-    dense: (a, b, o, n) => { for (let i = 0; i < n; i++) o[i] = a[i]! + b[i]!; },
-    indexed: (a, b, o, ia, ib) => { for (let i = 0; i < o.length; i++) o[i] = a[ia[i]!]! + b[ib[i]!]!; },
+const BINARY: Record<string, BinaryLoop> = {
+  add: (a, b, o, { run, runs, steps: [sa, sb], offsets: [oa, ob] }) => {
+    for (let r = 0, k = 0; r < runs; r++) for (let e = 0, i = oa![r]!, j = ob![r]!; e < run; e++, k++, i += sa!, j += sb!) o[k] = a[i]! + b[j]!;
   },
-  sub: {
-    dense: (a, b, o, n) => { for (let i = 0; i < n; i++) o[i] = a[i]! - b[i]!; },
-    indexed: (a, b, o, ia, ib) => { for (let i = 0; i < o.length; i++) o[i] = a[ia[i]!]! - b[ib[i]!]!; },
+  sub: (a, b, o, { run, runs, steps: [sa, sb], offsets: [oa, ob] }) => {
+    for (let r = 0, k = 0; r < runs; r++) for (let e = 0, i = oa![r]!, j = ob![r]!; e < run; e++, k++, i += sa!, j += sb!) o[k] = a[i]! - b[j]!;
   },
-  mul: {
-    dense: (a, b, o, n) => { for (let i = 0; i < n; i++) o[i] = a[i]! * b[i]!; },
-    indexed: (a, b, o, ia, ib) => { for (let i = 0; i < o.length; i++) o[i] = a[ia[i]!]! * b[ib[i]!]!; },
+  mul: (a, b, o, { run, runs, steps: [sa, sb], offsets: [oa, ob] }) => {
+    for (let r = 0, k = 0; r < runs; r++) for (let e = 0, i = oa![r]!, j = ob![r]!; e < run; e++, k++, i += sa!, j += sb!) o[k] = a[i]! * b[j]!;
   },
-  div: {
-    dense: (a, b, o, n) => { for (let i = 0; i < n; i++) o[i] = a[i]! / b[i]!; },
-    indexed: (a, b, o, ia, ib) => { for (let i = 0; i < o.length; i++) o[i] = a[ia[i]!]! / b[ib[i]!]!; },
+  div: (a, b, o, { run, runs, steps: [sa, sb], offsets: [oa, ob] }) => {
+    for (let r = 0, k = 0; r < runs; r++) for (let e = 0, i = oa![r]!, j = ob![r]!; e < run; e++, k++, i += sa!, j += sb!) o[k] = a[i]! / b[j]!;
   },
-  maximum: {
-    dense: (a, b, o, n) => { for (let i = 0; i < n; i++) { const x = a[i]!, y = b[i]!; o[i] = x > y || Number.isNaN(x) ? x : y; } },
-    indexed: (a, b, o, ia, ib) => { for (let i = 0; i < o.length; i++) { const x = a[ia[i]!]!, y = b[ib[i]!]!; o[i] = x > y || Number.isNaN(x) ? x : y; } },
+  maximum: (a, b, o, { run, runs, steps: [sa, sb], offsets: [oa, ob] }) => {
+    for (let r = 0, k = 0; r < runs; r++) {
+      for (let e = 0, i = oa![r]!, j = ob![r]!; e < run; e++, k++, i += sa!, j += sb!) {
+        const x = a[i]!, y = b[j]!;
+        o[k] = x > y || Number.isNaN(x) ? x : y;
+      }
+    }
   },
-  less: {
-    dense: (a, b, o, n) => { for (let i = 0; i < n; i++) o[i] = a[i]! < b[i]! ? 1 : 0; },
-    indexed: (a, b, o, ia, ib) => { for (let i = 0; i < o.length; i++) o[i] = a[ia[i]!]! < b[ib[i]!]! ? 1 : 0; },
+  less: (a, b, o, { run, runs, steps: [sa, sb], offsets: [oa, ob] }) => {
+    for (let r = 0, k = 0; r < runs; r++) for (let e = 0, i = oa![r]!, j = ob![r]!; e < run; e++, k++, i += sa!, j += sb!) o[k] = a[i]! < b[j]! ? 1 : 0;
   },
-  equal: {
-    dense: (a, b, o, n) => { for (let i = 0; i < n; i++) o[i] = a[i]! === b[i]! ? 1 : 0; },
-    indexed: (a, b, o, ia, ib) => { for (let i = 0; i < o.length; i++) o[i] = a[ia[i]!]! === b[ib[i]!]! ? 1 : 0; },
+  equal: (a, b, o, { run, runs, steps: [sa, sb], offsets: [oa, ob] }) => {
+    for (let r = 0, k = 0; r < runs; r++) for (let e = 0, i = oa![r]!, j = ob![r]!; e < run; e++, k++, i += sa!, j += sb!) o[k] = a[i]! === b[j]! ? 1 : 0;
   },
 };
 
 export const binaryKernel: KernelFactory = (node, [a, b]) => {
-  const loops = BINARY[node.op]!;
-  const size = node.shape.reduce((n, d) => n * d, 1);
-  if (sameShape(a!.shape, node.shape) && sameShape(b!.shape, node.shape)) {
-    return ([x, y], alloc) => {
-      const o = alloc(node.dtype, size);
-      loops.dense(x!.data, y!.data, o, size);
-      return new Tensor(o, node.shape, node.dtype);
-    };
-  }
-  const ia = broadcastIndex(a!.shape, node.shape);
-  const ib = broadcastIndex(b!.shape, node.shape);
+  const loop = BINARY[node.op]!;
+  const size = numel(node.shape);
+  const walk = runWalk(node.shape, [broadcastStrides(a!.shape, node.shape), broadcastStrides(b!.shape, node.shape)]);
   return ([x, y], alloc) => {
     const o = alloc(node.dtype, size);
-    loops.indexed(x!.data, y!.data, o, ia, ib);
+    loop(x!.data, y!.data, o, walk);
     return new Tensor(o, node.shape, node.dtype);
   };
 };
 
 export const whereKernel: KernelFactory = (node, [c, a, b]) => {
-  const ic = broadcastIndex(c!.shape, node.shape);
-  const ia = broadcastIndex(a!.shape, node.shape);
-  const ib = broadcastIndex(b!.shape, node.shape);
+  const { run, runs, steps: [sc, sa, sb], offsets: [oc, oa, ob] } = runWalk(
+    node.shape,
+    [c!, a!, b!].map((t) => broadcastStrides(t.shape, node.shape)),
+  );
   return ([cond, x, y], alloc) => {
-    const o = alloc(node.dtype, ic.length);
+    const o = alloc(node.dtype, run * runs);
     const cd = cond!.data, xd = x!.data, yd = y!.data;
-    for (let i = 0; i < o.length; i++) o[i] = cd[ic[i]!] !== 0 ? xd[ia[i]!]! : yd[ib[i]!]!;
+    for (let r = 0, k = 0; r < runs; r++) {
+      for (let e = 0, h = oc![r]!, i = oa![r]!, j = ob![r]!; e < run; e++, k++, h += sc!, i += sa!, j += sb!) o[k] = cd[h] !== 0 ? xd[i]! : yd[j]!;
+    }
     return new Tensor(o, node.shape, node.dtype);
   };
 };

@@ -1,16 +1,17 @@
 import { numel, stridesOf, Tensor } from "@densessm/core";
-import { aroundAxis, broadcastIndex, stridedIndex } from "./indexing-maps.js";
+import { aroundAxis, broadcastStrides, runWalk, stridedIndex } from "./indexing-maps.js";
 import type { KernelFactory } from "./types.js";
 
 /** Reshape of a contiguous buffer is free: the output aliases the input's storage. */
 export const reshapeKernel: KernelFactory = (node) => ([x]) => new Tensor(x!.data, node.shape, node.dtype);
 
-/** A gather through a precomputed source-offset map: permute, slice and expand are all this. */
-function gatherByMap(node: Parameters<KernelFactory>[0], map: Int32Array): ReturnType<KernelFactory> {
+/** A copy through a strided walk of the input: permute, slice and expand are all this. */
+function stridedCopy(node: Parameters<KernelFactory>[0], strides: readonly number[], base = 0): ReturnType<KernelFactory> {
+  const { run, runs, steps: [step], offsets: [starts] } = runWalk(node.shape, [strides], [base]);
   return ([x], alloc) => {
     const xd = x!.data;
-    const o = alloc(node.dtype, map.length);
-    for (let i = 0; i < map.length; i++) o[i] = xd[map[i]!]!;
+    const o = alloc(node.dtype, run * runs);
+    for (let r = 0, k = 0; r < runs; r++) for (let e = 0, i = starts![r]!; e < run; e++, k++, i += step!) o[k] = xd[i]!;
     return new Tensor(o, node.shape, node.dtype);
   };
 }
@@ -18,17 +19,16 @@ function gatherByMap(node: Parameters<KernelFactory>[0], map: Int32Array): Retur
 export const permuteKernel: KernelFactory = (node, [x]) => {
   const strides = stridesOf(x!.shape);
   const perm = node.attrs.perm as readonly number[];
-  return gatherByMap(node, stridedIndex(node.shape, perm.map((p) => strides[p]!)));
+  return stridedCopy(node, perm.map((p) => strides[p]!));
 };
 
 export const sliceKernel: KernelFactory = (node, [x]) => {
   const strides = stridesOf(x!.shape);
   const starts = node.attrs.starts as readonly number[];
-  const base = starts.reduce((acc, s, i) => acc + s * strides[i]!, 0);
-  return gatherByMap(node, stridedIndex(node.shape, strides, base));
+  return stridedCopy(node, strides, starts.reduce((acc, s, i) => acc + s * strides[i]!, 0));
 };
 
-export const expandKernel: KernelFactory = (node, [x]) => gatherByMap(node, broadcastIndex(x!.shape, node.shape));
+export const expandKernel: KernelFactory = (node, [x]) => stridedCopy(node, broadcastStrides(x!.shape, node.shape));
 
 export const concatKernel: KernelFactory = (node, inputs) => {
   const axis = node.attrs.axis as number;
