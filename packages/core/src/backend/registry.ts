@@ -8,6 +8,11 @@ export interface BackendRegistration {
   /** Whether this machine can run it (an adapter, a driver, a native module); default true. */
   isAvailable?(): boolean | Promise<boolean>;
   /**
+   * Why it is not available, in one line (no driver, no device, a driver too old), for the error
+   * that naming an unavailable backend gets.
+   */
+  unavailableReason?(): string | undefined | Promise<string | undefined>;
+  /**
    * Whether automatic selection may pick it (default true). A backend that runs here but slowly,
    * like WebGPU on a software adapter, says false: it stays usable by name.
    */
@@ -49,7 +54,10 @@ export async function getBackend(name?: string): Promise<Backend> {
       const known = listBackends().map((b) => b.name);
       throw new BackendError(`unknown backend "${name}"; registered: ${known.length ? known.join(", ") : "none (import a backend package, e.g. @densessm/backend-cpu)"}`);
     }
-    if (reg.isAvailable && !(await reg.isAvailable())) throw new BackendError(`backend "${name}" is registered but not available on this machine`);
+    if (reg.isAvailable && !(await reg.isAvailable())) {
+      const reason = await reg.unavailableReason?.();
+      throw new BackendError(`backend "${name}" is registered but not available on this machine${reason ? `: ${reason}` : ""}`);
+    }
     return instance(reg);
   }
   for (const { name: candidate } of listBackends()) {
