@@ -51,6 +51,7 @@ export { init } from "./nn/init.js";
 export { DROPOUT_SEED_INPUT, Dropout, Embedding, LayerNorm, Linear, RMSNorm } from "./nn/layers.js";
 
 export { AdamW, type AdamWOptions, type AdamWState } from "./optim/adamw.js";
+export { adamwUpdateGraph, DeviceAdamW, type DeviceAdamWOptions, type UpdatedParameter } from "./optim/device-adamw.js";
 export { learningRateSchedule, type Decay, type ScheduleOptions } from "./optim/schedule.js";
 export { GradientAccumulator, clipGradNorm, gradNorm } from "./optim/gradients.js";
 

@@ -35,8 +35,9 @@ export class LanguageModel {
    * files (any `ModelSource`), with the tokenizer saved beside it, onto a backend.
    */
   static async fromPretrained(source: ModelSource, options: FromPretrainedOptions = {}): Promise<LanguageModel> {
-    const { lm, tokenizer } = await loadPretrained(source, options);
+    // The backend first: an unavailable one (no GPU) is reported before a large model is read.
     const session = await Session.create(options.backend);
+    const { lm, tokenizer } = await loadPretrained(source, options);
     options.onProgress?.({ status: "ready", model: lm.family, backend: session.backend.name });
     return new LanguageModel(lm, tokenizer, session);
   }

@@ -1,10 +1,9 @@
 import {
-  AdamW,
   CausalLM,
-  clipGradNorm,
   DenseSSMError,
+  DeviceAdamW,
   DROPOUT_SEED_INPUT,
-  GradientAccumulator,
+  getBackend,
   gradName,
   learningRateSchedule,
   Session,
@@ -141,6 +140,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   let state: TrainingState | undefined;
   let optimizerState;
 
+  // A named backend that cannot run here (no GPU) is reported before a tokenizer or model is built.
+  if (options.backend) await getBackend(options.backend);
   if (options.resume) {
     const dir = await resolveModelDir(options.out);
     ({ state, optimizer: optimizerState } = await readTrainingState(dir));
@@ -167,14 +168,15 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const session = await Session.create(run.backend);
   const params = lm.module.namedParameters();
   lm.bind(session);
-  const optimizer = new AdamW(params, { lr: run.lr, weightDecay: run.weightDecay });
+  // The optimizer runs where the parameters live: each step leaves them, the gradients and the
+  // moments on the backend and reads back only the loss; checkpoints read parameters and moments.
+  const optimizer = new DeviceAdamW(session, params, { lr: run.lr, weightDecay: run.weightDecay, clip: run.clip });
   if (optimizerState) optimizer.loadStateDict(optimizerState);
   const schedule = learningRateSchedule({ peakLr: run.lr, warmupSteps: run.warmupSteps, totalSteps: run.steps, decay: run.schedule, minLr: run.minLr });
   const graph = lm.trainGraph(run.batchSize, run.seqLen);
   const usesDropout = graph.inputs.some((b) => b.name === DROPOUT_SEED_INPUT);
   // Parameters the loss does not reach (e.g. a dense gate of the first layer) get no gradient.
   const trained = params.filter(([name]) => graph.outputs.some((o) => o.name === gradName(name)));
-  const shapes = new Map(trained.map(([name, p]) => [name, p.shape]));
 
   const history: HistoryEntry[] = state?.history ?? [];
   const evaluations: EvaluationEntry[] = state?.evaluations ?? [];
@@ -198,7 +200,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   });
   let checkpoint = "";
   const save = async () => {
-    checkpoint = await writeCheckpoint(options.out, { lm, tokenizer, optimizer: optimizer.stateDict(), state: snapshot(), keep: run.keepCheckpoints });
+    await optimizer.syncParameters();
+    checkpoint = await writeCheckpoint(options.out, { lm, tokenizer, optimizer: await optimizer.stateDict(), state: snapshot(), keep: run.keepCheckpoints });
     await writeFileAtomic(join(options.out, "loss.svg"), lossCurveSvg(history, evaluations));
     emit({ type: "checkpoint", step, dir: checkpoint });
   };
@@ -222,20 +225,19 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     }
     options.signal?.throwIfAborted();
     const started = performance.now();
-    const accumulator = new GradientAccumulator();
     let loss = 0;
     for (let micro = 0; micro < run.gradAccum; micro++) {
       const ids = sampler.next();
       const feeds: Record<string, Tensor> = { input_ids: ids, labels: ids };
       if (usesDropout) feeds[DROPOUT_SEED_INPUT] = Tensor.scalar((run.seed * 1_000_003 + step * run.gradAccum + micro) | 0, "int32");
-      const out = await session.run(graph, feeds);
-      loss += out.loss!.item() / run.gradAccum;
-      accumulator.add(new Map(trained.map(([name]) => [name, out[gradName(name)]!])));
+      const out = await session.runOnDevice(graph, feeds);
+      const lossOut = out.get("loss")!;
+      loss += (await session.backend.download(lossOut)).item() / run.gradAccum;
+      session.backend.release(lossOut);
+      await optimizer.accumulate(new Map(trained.map(([name]) => [name, out.get(gradName(name))!])));
     }
-    const grads = accumulator.mean(shapes);
-    if (run.clip > 0) clipGradNorm(grads, run.clip);
     const lr = schedule(step);
-    optimizer.step(grads, lr);
+    await optimizer.step(lr);
     step++;
     const seconds = (performance.now() - started) / 1000;
     elapsed += seconds;

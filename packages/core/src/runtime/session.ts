@@ -140,6 +140,49 @@ export class Session {
     return bound.device;
   }
 
+  /**
+   * A bound parameter's value on the backend (uploaded now if the host value changed). The session
+   * keeps owning it: an optimizer on the backend reads it, then hands back the update with
+   * `replaceParameter`.
+   */
+  parameterOnDevice(name: string): DeviceTensor {
+    const bound = this.params.get(name);
+    if (!bound) throw new ShapeError(`parameter "${name}" is not bound: call session.setParameters(model.namedParameters())`);
+    const host = bound.source instanceof Tensor ? bound.source : bound.source.value;
+    return this.parameter(name, host.shape, host.dtype);
+  }
+
+  /**
+   * Replaces a bound parameter's backend value with `value` (a tensor of this backend, computed on
+   * it, such as an optimizer's update; the session now owns it and releases the old one). Later
+   * runs use it; the host value is stale until `syncParameter` copies it back.
+   */
+  replaceParameter(name: string, value: DeviceTensor): void {
+    const bound = this.params.get(name);
+    if (!bound) throw new ShapeError(`parameter "${name}" is not bound: call session.setParameters(model.namedParameters())`);
+    const host = bound.source instanceof Tensor ? bound.source : bound.source.value;
+    if (!sameShape(value.shape, host.shape) || value.dtype !== host.dtype) throw new ShapeError(`parameter "${name}": the replacement is ${value.dtype}${formatShape(value.shape)}, the parameter ${host.dtype}${formatShape(host.shape)}`);
+    if (bound.device && bound.device !== value) this.backend.release(bound.device);
+    bound.device = value;
+    bound.uploadedFrom = host;
+    bound.uploadedVersion = bound.source instanceof Tensor ? 0 : (bound.source.version ?? 0);
+  }
+
+  /**
+   * Copies a parameter's backend value into its host tensor, in place, after updates made on the
+   * backend. A Parameter's version is bumped (other sessions upload the new value) while this
+   * session's copy stays current.
+   */
+  async syncParameter(name: string): Promise<void> {
+    const bound = this.params.get(name);
+    if (!bound?.device) return;
+    const host = bound.source instanceof Tensor ? bound.source : bound.source.value;
+    host.data.set((await this.backend.download(bound.device)).data as never);
+    if (!(bound.source instanceof Tensor) && "markUpdated" in bound.source) (bound.source as { markUpdated(): void }).markUpdated();
+    bound.uploadedFrom = host;
+    bound.uploadedVersion = bound.source instanceof Tensor ? 0 : (bound.source.version ?? 0);
+  }
+
   memory() {
     return this.backend.memory();
   }
