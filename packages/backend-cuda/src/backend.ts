@@ -12,8 +12,8 @@ import { CudaRuntime, type CudaRuntimeOptions } from "./runtime/runtime.js";
 export interface CudaBackendOptions extends GpuBackendOptions, CudaRuntimeOptions {
   /** The driver: by default libcuda.so.1 through koffi; tests pass a MockDriver. */
   readonly driver?: CudaDriver;
-  /** The compiler for kernels the shipped PTX lacks: by default the first usable NVRTC, found on first need. */
-  readonly compiler?: KernelCompiler;
+  /** The compiler for kernels the shipped PTX lacks: by default the first usable NVRTC, found on first need; null for none. */
+  readonly compiler?: KernelCompiler | null;
   /** The precompiled kernels: by default the PTX set built with the package; null for none. */
   readonly ptx?: ShippedPtx | null;
 }
@@ -59,6 +59,7 @@ export class CudaBackend extends GpuBackend<DeviceBuffer> {
       shipped: options.ptx === null ? undefined : (options.ptx ?? shippedPtx()),
       compiler: async () => {
         if (given) return given;
+        if (given === null) return "run-time compilation is off (compiler: null)";
         const found = await findNvrtc(status.driverVersion);
         return "compiler" in found ? found.compiler : found.reason;
       },

@@ -94,6 +94,8 @@ export interface CudaDriver {
   streamBeginCapture(stream: CuStream): void;
   streamEndCapture(stream: CuStream): CuGraph;
   graphInstantiate(graph: CuGraph): CuGraphExec;
+  /** Writes a graph of the same topology into `exec` (new kernel arguments, copy addresses); false when the topologies differ. */
+  graphExecUpdate(exec: CuGraphExec, graph: CuGraph): boolean;
   graphLaunch(exec: CuGraphExec, stream: CuStream): void;
   graphExecDestroy(exec: CuGraphExec): void;
   graphDestroy(graph: CuGraph): void;

@@ -44,6 +44,7 @@ export const DRIVER_SYMBOLS = {
   streamBeginCapture: "int cuStreamBeginCapture_v2(void *stream, int mode)",
   streamEndCapture: "int cuStreamEndCapture(void *stream, _Out_ void **graph)",
   graphInstantiate: "int cuGraphInstantiateWithFlags(_Out_ void **exec, void *graph, unsigned long long flags)",
+  graphExecUpdate: "int cuGraphExecUpdate(void *exec, void *graph, _Out_ void **errorNode, _Out_ int *result)",
   graphLaunch: "int cuGraphLaunch(void *exec, void *stream)",
   graphExecDestroy: "int cuGraphExecDestroy(void *exec)",
   graphDestroy: "int cuGraphDestroy(void *graph)",
@@ -303,6 +304,13 @@ export class FfiDriver implements CudaDriver {
 
   graphInstantiate(graph: CuGraph): CuGraphExec {
     return this.handle<CuGraphExec>("cuGraphInstantiateWithFlags", this.cu.graphInstantiate, graph, 0);
+  }
+
+  graphExecUpdate(exec: CuGraphExec, graph: CuGraph): boolean {
+    const code = this.cu.graphExecUpdate(exec, graph, [null], [0]) as number;
+    if (code === CUDA.ERROR_GRAPH_EXEC_UPDATE_FAILURE) return false;
+    this.check("cuGraphExecUpdate", code);
+    return true;
   }
 
   graphLaunch(exec: CuGraphExec, stream: CuStream): void {

@@ -19,7 +19,7 @@ interface Allocation {
 }
 
 /** A recorded operation: what a captured stream or an instantiated graph replays. */
-type Op = () => void;
+type Op = (() => void) & { readonly node?: string };
 
 interface MockStream {
   capture: Op[] | undefined;
@@ -46,12 +46,12 @@ const DESCRIPTIONS: Readonly<Record<number, string>> = {
   [CUDA.ERROR_INVALID_HANDLE]: "invalid resource handle",
   [CUDA.ERROR_NOT_FOUND]: "named symbol not found",
   [CUDA.ERROR_ILLEGAL_ADDRESS]: "an illegal memory access was encountered",
+  [CUDA.ERROR_STREAM_CAPTURE_UNSUPPORTED]: "operation not permitted when stream is capturing",
   [CUDA.ERROR_STREAM_CAPTURE_INVALIDATED]: "operation failed due to a previous error during capture",
-  900: "operation not permitted when stream is capturing",
 };
 
 const fail = (call: string, code: number, detail?: string): never => {
-  throw new CudaError(call, code, ERROR_NAMES[code] ?? (code === 900 ? "CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED" : `CUresult ${code}`), DESCRIPTIONS[code] ?? "error", detail);
+  throw new CudaError(call, code, ERROR_NAMES[code] ?? `CUresult ${code}`, DESCRIPTIONS[code] ?? "error", detail);
 };
 
 /** The entry points a module image defines: `.entry` lines of PTX, `.text.<name>` sections of a cubin. */
@@ -214,9 +214,10 @@ export class MockDriver implements CudaDriver {
     return fail(call, CUDA.ERROR_ILLEGAL_ADDRESS, `[0x${pointer.toString(16)}, +${bytes}) is not inside a live allocation`);
   }
 
-  private enqueue(call: string, stream: CuStream, op: Op): void {
+  /** Runs `op` now, or records it in a capture as a node described by `node` (graph updates compare these). */
+  private enqueue(call: string, stream: CuStream, op: () => void, node = call): void {
     const s = stream as unknown as MockStream;
-    if (s.capture) s.capture.push(op);
+    if (s.capture) s.capture.push(Object.assign(op, { node }));
     else this.run(call, op);
   }
 
@@ -233,7 +234,7 @@ export class MockDriver implements CudaDriver {
 
   memcpyHtoDAsync(destination: DevicePointer, source: ArrayBufferView, bytes: number, stream: CuStream): void {
     this.count("cuMemcpyHtoDAsync");
-    if ((stream as unknown as MockStream).capture) fail("cuMemcpyHtoDAsync", 900, "a copy from pageable memory cannot be captured");
+    if ((stream as unknown as MockStream).capture) fail("cuMemcpyHtoDAsync", CUDA.ERROR_STREAM_CAPTURE_UNSUPPORTED, "a copy from pageable memory cannot be captured");
     this.deviceBytes("cuMemcpyHtoDAsync", destination, bytes).set(new Uint8Array(source.buffer, source.byteOffset, bytes));
   }
 
@@ -294,7 +295,7 @@ export class MockDriver implements CudaDriver {
         throw new Error(`${program.entry}: argument "${s.name}" (0x${base.toString(16)}) is not a live allocation`);
       });
       kernel.run(views, words, grid);
-    });
+    }, `kernel ${program.entry} ${grid.join("x")}`);
   }
 
   streamCreate(): CuStream {
@@ -307,7 +308,7 @@ export class MockDriver implements CudaDriver {
   }
 
   private notCapturing(call: string, stream: CuStream): void {
-    if ((stream as unknown as MockStream).capture) fail(call, 900);
+    if ((stream as unknown as MockStream).capture) fail(call, CUDA.ERROR_STREAM_CAPTURE_UNSUPPORTED);
   }
 
   streamSynchronize(stream: CuStream): void {
@@ -363,6 +364,16 @@ export class MockDriver implements CudaDriver {
   graphInstantiate(graph: CuGraph): CuGraphExec {
     this.count("cuGraphInstantiate");
     return { ops: [...(graph as unknown as { ops: Op[] }).ops] } as unknown as CuGraphExec;
+  }
+
+  graphExecUpdate(exec: CuGraphExec, graph: CuGraph): boolean {
+    this.count("cuGraphExecUpdate");
+    const target = exec as unknown as { ops: Op[] };
+    const source = (graph as unknown as { ops: Op[] }).ops;
+    // As the driver: the same nodes in the same order (a kernel node keeps its kernel); only arguments and addresses change.
+    if (source.length !== target.ops.length || source.some((op, i) => op.node !== target.ops[i]!.node)) return false;
+    target.ops = [...source];
+    return true;
   }
 
   graphLaunch(exec: CuGraphExec, stream: CuStream): void {

@@ -20,8 +20,9 @@ export interface CudaBinding {
 /** A device-to-host copy into page-locked memory, readable once its submission has finished. */
 export interface CudaStaged {
   readonly host: HostPointer;
-  /** The page-locked block's size (its pool's key). */
+  /** The page-locked block's size, and the free list it returns to. */
   readonly capacity: number;
+  readonly pool: string;
   readonly bytes: number;
   submission: Submission | undefined;
 }
@@ -50,6 +51,9 @@ export interface CudaRuntimeOptions {
   readonly graphs?: boolean;
 }
 
+/** Staged copies up to this size keep page-locked blocks per source buffer (see `stage`). */
+const SOURCE_KEYED_BYTES = 64 * 1024;
+
 /** Polls of a submission's event before waiting with timers instead of spinning (about 5 ms). */
 const SPIN_MS = 5;
 
@@ -71,7 +75,8 @@ export class CudaRuntime implements GpuRuntime<DeviceBuffer, CudaKernel, CudaBin
   readonly graphs: GraphCache | undefined;
   readonly stream: CuStream;
   private recording: Op[] = [];
-  private readonly pinned = new Map<number, HostPointer[]>();
+  /** Free page-locked blocks: per source buffer for small copies, per size above (see `stage`). */
+  private readonly pinned = new Map<string, HostPointer[]>();
   /** Events to reuse, and submissions not yet seen finished (oldest first). */
   private readonly events: CuEvent[] = [];
   private readonly pending: Submission[] = [];
@@ -133,8 +138,11 @@ export class CudaRuntime implements GpuRuntime<DeviceBuffer, CudaKernel, CudaBin
 
   stage(buffer: DeviceBuffer, bytes: number): CudaStaged {
     const capacity = sizeClass(bytes);
-    const host = this.pinned.get(capacity)?.pop() ?? this.driver.memAllocHost(capacity);
-    const staged: CudaStaged = { host, capacity, bytes, submission: undefined };
+    // A small output (token ids, a loss) of the same buffer gets the same block every run it is
+    // free, so a repeated run records the same copy and stays one CUDA graph.
+    const pool = capacity <= SOURCE_KEYED_BYTES ? `${hex(buffer.pointer)}:${capacity}` : String(capacity);
+    const host = this.pinned.get(pool)?.pop() ?? this.driver.memAllocHost(capacity);
+    const staged: CudaStaged = { host, capacity, pool, bytes, submission: undefined };
     this.recording.push({ kind: "stage", staged, src: buffer });
     return staged;
   }
@@ -150,10 +158,10 @@ export class CudaRuntime implements GpuRuntime<DeviceBuffer, CudaKernel, CudaBin
   }
 
   discard(staged: CudaStaged): void {
-    const list = this.pinned.get(staged.capacity);
+    const list = this.pinned.get(staged.pool);
     if (list) {
       if (!list.includes(staged.host)) list.push(staged.host);
-    } else this.pinned.set(staged.capacity, [staged.host]);
+    } else this.pinned.set(staged.pool, [staged.host]);
   }
 
   async submit(): Promise<void> {
@@ -194,7 +202,7 @@ export class CudaRuntime implements GpuRuntime<DeviceBuffer, CudaKernel, CudaBin
     const run = () => {
       for (const op of ops) this.issueOne(op);
     };
-    const asGraph = this.graphs?.run(ops.map(opKey).join(";"), launches, run) ?? (run(), false);
+    const asGraph = this.graphs?.run(ops.map(opKey).join(";"), ops.map(opShape).join(";"), launches, run) ?? (run(), false);
     if (!asGraph) this.stats.launches += launches;
     this.stats.submissions++;
     const submission: Submission = { event: this.events.pop() ?? this.driver.eventCreate(false), done: false };
@@ -239,6 +247,19 @@ export class CudaRuntime implements GpuRuntime<DeviceBuffer, CudaKernel, CudaBin
   }
 }
 
+/** What a graph's topology depends on: kernels, grids, copy sizes (not addresses or parameters). */
+function opShape(op: Op): string {
+  switch (op.kind) {
+    case "launch":
+      return `${op.binding.kernel.id}<${op.groups.join(",")}>`;
+    case "copy":
+      return `c${op.bytes}`;
+    case "stage":
+      return `s${op.staged.bytes}`;
+  }
+}
+
+/** Everything a submission's work reads: its shape plus every argument byte and copy address. */
 function opKey(op: Op): string {
   switch (op.kind) {
     case "launch":
