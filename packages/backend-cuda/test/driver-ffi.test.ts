@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import "@densessm/backend-cpu";
 import { BackendError, getBackend } from "@densessm/core";
 import { describe, expect, it } from "vitest";
-import { CudaBackend, CudaError, DRIVER_SYMBOLS, driverStatus, FfiDriver, loadDriver } from "../src/index.js";
+import { CudaBackend, CudaError, DRIVER_SYMBOLS, driverStatus, loadDriver, type FfiDriver } from "../src/index.js";
 
 const LIBCUDA = fileURLToPath(new URL("../../../.cache/libcuda/root/usr/lib/x86_64-linux-gnu/nvidia/current/libcuda.so.1", import.meta.url));
 const present = existsSync(LIBCUDA);

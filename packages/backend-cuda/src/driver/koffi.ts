@@ -2,7 +2,9 @@
 // the optional dependency @koromix/koffi-linux-x64 (and its siblings for other platforms), so
 // nothing is compiled or downloaded at install. A platform without one gets a reason, not a crash.
 
-export type Koffi = typeof import("koffi");
+import type * as KoffiModule from "koffi";
+
+export type Koffi = typeof KoffiModule;
 export type KoffiLibrary = ReturnType<Koffi["load"]>;
 export type KoffiFunction = ReturnType<KoffiLibrary["func"]>;
 

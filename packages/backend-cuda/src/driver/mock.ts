@@ -6,6 +6,11 @@ import { CUDA, CudaError, ERROR_NAMES } from "./errors.js";
 export interface MockDriverOptions {
   /** Run kernels with the interpreter's checks (bounds, barriers, uninitialised shared memory). Default false. */
   readonly debug?: boolean;
+  /**
+   * false checks launches but runs no kernel (memory keeps its contents): a dry run, for finding
+   * which kernels a workload needs without computing it. Default true.
+   */
+  readonly execute?: boolean;
   /** Device memory; an allocation beyond it fails with CUDA_ERROR_OUT_OF_MEMORY. Default 16 GiB. */
   readonly memoryBytes?: number;
   /** cuDriverGetVersion's answer (default 12020, a CUDA 12.2 driver). */
@@ -83,11 +88,13 @@ export class MockDriver implements CudaDriver {
   private fault: CudaError | undefined;
   private readonly capacity: number;
   private readonly debug: boolean;
+  private readonly execute: boolean;
   private readonly version: number;
   private readonly capability: readonly [number, number];
 
   constructor(options: MockDriverOptions = {}) {
     this.debug = options.debug ?? false;
+    this.execute = options.execute ?? true;
     this.capacity = options.memoryBytes ?? 16 * 2 ** 30;
     this.version = options.driverVersion ?? 12020;
     this.capability = options.computeCapability ?? [8, 0];
@@ -284,6 +291,7 @@ export class MockDriver implements CudaDriver {
     const slots = new DataView(args.values.buffer, args.values.byteOffset, args.values.byteLength);
     const pointers = storage.map((_, i) => slots.getBigUint64(8 * i, true));
     const words = params.length ? Uint32Array.from(params, (_, j) => slots.getUint32(8 * (storage.length + j), true)) : undefined;
+    if (!this.execute) return;
     const kernel = program.interpreter(this.debug);
     this.enqueue("cuLaunchKernel", stream, () => {
       const views = storage.map((s, i) => {

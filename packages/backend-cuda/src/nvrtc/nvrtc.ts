@@ -20,6 +20,9 @@ export interface KernelCompiler {
   compile(source: string, arch: number, kind: CompiledImage["kind"]): CompiledImage;
 }
 
+/** nvrtcCompileProgram's options for a target. */
+const compileOptions = (arch: number, kind: CompiledImage["kind"]) => [`--gpu-architecture=${kind === "cubin" ? "sm" : "compute"}_${arch}`, "--std=c++14"];
+
 const NVRTC_SYMBOLS = {
   version: "int nvrtcVersion(_Out_ int *major, _Out_ int *minor)",
   numArchs: "int nvrtcGetNumSupportedArchs(_Out_ int *count)",
@@ -81,25 +84,30 @@ export class Nvrtc implements KernelCompiler {
     const program: unknown[] = [null];
     this.check("nvrtcCreateProgram", this.nv.create(program, source, "densessm_kernels.cu", 0, null, null) as number);
     try {
-      const target = `--gpu-architecture=${kind === "cubin" ? "sm" : "compute"}_${arch}`;
-      const status = this.nv.compile(program[0], 2, [target, "--std=c++14"]) as number;
-      if (status !== 0) {
-        const size = [0];
-        this.nv.logSize(program[0], size);
-        const log = Buffer.alloc(Number(size[0]));
-        this.nv.log(program[0], log);
-        throw new Error(`${this.description} could not compile for ${target.split("=")[1]}: ${this.nv.errorString(status) as string}\n${log.toString("utf8").replace(/\0+$/, "").trim()}`);
-      }
-      const [sizeOf, get] = kind === "cubin" ? [this.nv.cubinSize, this.nv.cubin] : [this.nv.ptxSize, this.nv.ptx];
-      const size = [0];
-      this.check(`nvrtcGet${kind === "cubin" ? "CUBIN" : "PTX"}Size`, sizeOf(program[0], size) as number);
-      const image = new Uint8Array(Number(size[0]));
-      this.check(`nvrtcGet${kind === "cubin" ? "CUBIN" : "PTX"}`, get(program[0], image) as number);
-      return { kind, image };
+      return this.result(program[0], this.nv.compile(program[0], 2, compileOptions(arch, kind)) as number, arch, kind);
     } finally {
       this.nv.destroy(program);
     }
   }
+
+  /** The image of a compiled program, or an error with the compiler's log. */
+  private result(program: unknown, status: number, arch: number, kind: CompiledImage["kind"]): CompiledImage {
+    if (status !== 0) {
+      const size = [0];
+      this.nv.logSize(program, size);
+      const log = Buffer.alloc(Number(size[0]));
+      this.nv.log(program, log);
+      const target = compileOptions(arch, kind)[0]!.split("=")[1];
+      throw new Error(`${this.description} could not compile for ${target}: ${this.nv.errorString(status) as string}\n${log.toString("utf8").replace(/\0+$/, "").trim()}`);
+    }
+    const [sizeOf, get, what] = kind === "cubin" ? [this.nv.cubinSize, this.nv.cubin, "CUBIN"] : [this.nv.ptxSize, this.nv.ptx, "PTX"];
+    const size = [0];
+    this.check(`nvrtcGet${what}Size`, sizeOf(program, size) as number);
+    const image = new Uint8Array(Number(size[0]));
+    this.check(`nvrtcGet${what}`, get(program, image) as number);
+    return { kind, image };
+  }
+
 
   private check(call: string, status: number): void {
     if (status !== 0) throw new Error(`${call} failed: ${this.nv.errorString(status) as string} (${this.description})`);
