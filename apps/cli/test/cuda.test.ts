@@ -18,6 +18,7 @@ describe("--backend cuda without a GPU", () => {
     ["bench", ["bench", "--model", "dense-retnet-tiny", "--backend", "cuda"]],
     ["train", ["train", "--model", "dense-retnet-tiny", "--out", "/nonexistent/never-written", "--backend", "cuda"]],
     ["generate", ["generate", "--model", model, "--prompt", "x", "--backend", "cuda"]],
+    ["train --dtype bf16", ["train", "--model", "dense-retnet-tiny", "--out", "/nonexistent/never-written", "--backend", "cuda", "--dtype", "bf16"]],
   ] as const) {
     it(`${command} says why in one line`, async () => {
       const r = await cli(...args);
@@ -26,4 +27,12 @@ describe("--backend cuda without a GPU", () => {
       expect(r.err.trim()).toMatch(reason);
     });
   }
+});
+
+describe("--dtype bf16 on a backend without bfloat16 products", () => {
+  it("is refused in one line naming the backend", async () => {
+    const r = await cli("bench", "--model", "dense-retnet-tiny", "--backend", "cpu", "--dtype", "bf16");
+    expect(r.code).toBe(1);
+    expect(r.err.trim()).toBe(`densessm: backend "cpu" computes in f32 only; bf16 compute needs a backend with bf16 matrix products (cuda's tensor cores)`);
+  });
 });

@@ -52,6 +52,8 @@ export class CudaBackend extends GpuBackend<DeviceBuffer> {
     const ordinal = options.device ?? 0;
     const device = status.devices[ordinal];
     if (!device) throw new BackendError(`cuda: no device ${ordinal} (this machine has ${status.devices.length})`);
+    // mma.sync with bfloat16 / TF32 inputs is sm_80 (Ampere) and newer.
+    if (options.matmul && options.matmul !== "f32" && device.capability < 80) throw new BackendError(`cuda: ${options.matmul} tensor-core products need compute capability 8.0 or newer; ${device.name} is ${Math.floor(device.capability / 10)}.${device.capability % 10}`);
     const handle = driver.device(ordinal);
     driver.retainPrimaryContext(handle);
     const given = options.compiler;

@@ -33,5 +33,6 @@ registerBackend({
     const s = await cudaStatus();
     return s.available ? undefined : s.reason;
   },
-  create: () => CudaBackend.create(),
+  // Mixed precision (dtype "bf16"): matrix products on the tensor cores with bfloat16 inputs.
+  create: (options) => CudaBackend.create(options.dtype === "bf16" ? { matmul: "bf16" } : {}),
 });

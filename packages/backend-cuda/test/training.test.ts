@@ -89,3 +89,42 @@ describe("lm's train() on cuda (mock driver)", () => {
     expect(resumed.history).toHaveLength(4);
   });
 });
+
+describe("tensor-core products on cuda (mock driver): bfloat16 / TF32 inputs, f32 accumulation and master weights", () => {
+  // Each product rounds its inputs to `unit` (bfloat16 keeps 8 significant bits, TF32 11); through
+  // the forward and backward passes the gradients move by a few units, and by 8x less with TF32.
+  it.each([
+    ["bf16", 2 ** -8],
+    ["tf32", 2 ** -11],
+  ] as const)("a training step of the official DenseGAU-RetNet fixture with %s inputs gives backend-cpu's loss and gradients to that precision", async (matmul, unit) => {
+    const reference = await CausalLM.fromPretrained(`${models}dense-gau-retnet-tiny`);
+    const onCuda = await CausalLM.fromPretrained(`${models}dense-gau-retnet-tiny`);
+    const graph = reference.trainGraph(2, 12);
+    const names = reference.module.namedParameters().map(([name]) => name).filter((name) => graph.outputs.some((o) => o.name === gradName(name)));
+    const cpu = new Session(new CpuBackend());
+    reference.bind(cpu);
+    const want = await cpu.run(graph, { input_ids: batch(0), labels: batch(0) });
+
+    const { backend } = await mockBackend({ matmul });
+    expect(backend.computeDtype).toBe(matmul === "bf16" ? "bf16" : "f32");
+    const cuda = new Session(backend);
+    onCuda.bind(cuda);
+    const got = await cuda.run(onCuda.trainGraph(2, 12), { input_ids: batch(0), labels: batch(0) });
+    expect(Math.abs(got.loss!.item() - want.loss!.item())).toBeLessThan(4 * unit);
+    let worst = 0;
+    for (const name of names) {
+      const [a, b] = [got[gradName(name)]!.toFloat32(), want[gradName(name)]!.toFloat32()];
+      const norm = (x: ArrayLike<number>) => Math.hypot(...Array.from(x));
+      const relative = norm(a.map((v, j) => v - b[j]!)) / norm(b);
+      expect(relative, name).toBeLessThan(32 * unit);
+      worst = Math.max(worst, relative);
+    }
+    expect(worst).toBeGreaterThan(unit / 4); // the products' inputs really were rounded
+    // The parameters stay float32 (master weights); only the products' inputs were rounded.
+    expect(onCuda.module.namedParameters().every(([, p]) => p.value.dtype === "float32")).toBe(true);
+  });
+
+  it("need compute capability 8.0: an older GPU is refused in one line", async () => {
+    await expect(mockBackend({ matmul: "bf16", mock: { computeCapability: [7, 5] } })).rejects.toThrow(/^cuda: bf16 tensor-core products need compute capability 8\.0 or newer; .* is 7\.5$/);
+  });
+});

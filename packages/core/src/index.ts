@@ -36,7 +36,7 @@ export { normalizeAxes, sumToShape } from "./ops/helpers.js";
 export { gradName, gradients, type GradientOptions } from "./autodiff/gradients.js";
 
 export type { Backend, Capabilities, DeviceTensor, Executable, MemoryInfo } from "./backend/backend.js";
-export { getBackend, listBackends, registerBackend, unregisterBackend, type BackendRegistration } from "./backend/registry.js";
+export { getBackend, listBackends, registerBackend, unregisterBackend, type BackendOptions, type BackendRegistration } from "./backend/registry.js";
 export { Session, type Feed, type ParameterSource } from "./runtime/session.js";
 export { Rng, defaultRng, manualSeed } from "./runtime/rng.js";
 

@@ -5,6 +5,8 @@ export interface BenchmarkOptions {
   /** A preset, a config.json path or a model folder (random weights for presets and configs). */
   model: string;
   backend?: string;
+  /** "bf16": bfloat16 matrix products (f32 accumulation), on backends that have them (cuda). */
+  dtype?: "f32" | "bf16";
   batchSize?: number;
   seqLen?: number;
   /** Timed training steps (after one warm-up step). */
@@ -18,6 +20,8 @@ export interface BenchmarkReport {
   model: string;
   family: string;
   backend: string;
+  /** The precision of its matrix products ("bf16": bfloat16 inputs, f32 accumulation). */
+  dtype: "f32" | "bf16";
   parameters: number;
   batchSize: number;
   seqLen: number;
@@ -43,7 +47,7 @@ export async function benchmark(options: BenchmarkOptions): Promise<BenchmarkRep
   const steps = options.steps ?? 5;
   const decodeTokens = options.decodeTokens ?? 32;
   const lm = await modelFor(options.model, options.vocabSize ?? 1024);
-  const session = await Session.create(options.backend);
+  const session = await Session.create(options.backend, { dtype: options.dtype });
   lm.bind(session);
   const vocab = Math.min(lm.vocabSize, options.vocabSize ?? lm.vocabSize);
   const ids = Tensor.int32(Array.from({ length: batch * len }, (_, i) => (i * 7919 + 13) % vocab), [batch, len]);
@@ -81,6 +85,7 @@ export async function benchmark(options: BenchmarkOptions): Promise<BenchmarkRep
     model: options.model,
     family: lm.family,
     backend: session.backend.name,
+    dtype: session.backend.computeDtype ?? "f32",
     parameters: lm.module.numParameters(),
     batchSize: batch,
     seqLen: len,

@@ -48,6 +48,8 @@ export interface TrainOptions {
   gradAccum?: number;
   seed?: number;
   backend?: string;
+  /** "bf16": mixed precision (bfloat16 matrix products, f32 master weights), on backends that have it (cuda). Default "f32". */
+  dtype?: "f32" | "bf16";
   evalEvery?: number;
   evalBatches?: number;
   checkpointEvery?: number;
@@ -110,6 +112,7 @@ function resolved(o: TrainOptions) {
     validationFraction: o.validationFraction ?? 0.05,
     /** Saved so a resumed run computes on the same backend (bit-identical losses need it). */
     backend: o.backend,
+    dtype: o.dtype ?? "f32",
   };
   const positive = ["batchSize", "seqLen", "steps", "gradAccum", "evalEvery", "evalBatches", "checkpointEvery", "keepCheckpoints", "vocabSize"] as const;
   for (const k of positive) if (!Number.isInteger(r[k]) || r[k] <= 0) throw new DenseSSMError(`train: ${k} must be a positive integer, got ${r[k]}`);
@@ -143,7 +146,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   let optimizerState;
 
   // A named backend that cannot run here (no GPU) is reported before a tokenizer or model is built.
-  if (options.backend) await getBackend(options.backend);
+  if (options.backend) await getBackend(options.backend, { dtype: options.dtype });
   await cleanRunFolder(options.out);
   if (options.resume) {
     const dir = await resolveModelDir(options.out);
@@ -169,7 +172,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   if (state) sampler.rng.setState(state.samplerState);
   const validation = evaluationBatches(splits.validation, run.batchSize, run.seqLen, run.evalBatches);
 
-  const session = await Session.create(run.backend);
+  const session = await Session.create(run.backend, { dtype: run.dtype });
   const params = lm.module.namedParameters();
   lm.bind(session);
   // The optimizer runs where the parameters live: each step leaves them, the gradients and the
@@ -290,7 +293,7 @@ async function metricsLog(file: string, fromStep: number): Promise<(entry: Recor
 /** Options a resumed run may change: how often it evaluates and saves, and how long it runs. */
 const RESUMABLE = ["steps", "evalEvery", "evalBatches", "checkpointEvery", "keepCheckpoints"] as const;
 /** Options a resumed run keeps: changing any would make it a different run. */
-const FIXED = ["model", "data", "tokenizer", "vocabSize", "batchSize", "seqLen", "tokens", "lr", "warmupSteps", "schedule", "minLr", "weightDecay", "clip", "gradAccum", "seed", "validationFraction"] as const;
+const FIXED = ["model", "data", "tokenizer", "vocabSize", "batchSize", "seqLen", "tokens", "lr", "warmupSteps", "schedule", "minLr", "weightDecay", "clip", "gradAccum", "seed", "validationFraction", "dtype"] as const;
 
 function refuseChanges(options: TrainOptions, saved: TrainOptions): void {
   // model "" and data [] are how a resumed run says "the run's own" (both are required options).

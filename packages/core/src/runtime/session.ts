@@ -1,5 +1,5 @@
 import type { Backend, DeviceTensor, Executable } from "../backend/backend.js";
-import { getBackend } from "../backend/registry.js";
+import { getBackend, type BackendOptions } from "../backend/registry.js";
 import { BackendError, DTypeError, ShapeError } from "../errors.js";
 import type { Graph } from "../graph/graph.js";
 import type { ParameterLike } from "../graph/symbolic.js";
@@ -42,9 +42,9 @@ export class Session {
     if (dtypes.length) throw new BackendError(`backend "${backend.name}" does not declare the required dtypes: ${dtypes.join(", ")} (it declares ${backend.capabilities.dtypes.join(", ") || "none"})`);
   }
 
-  /** A session on the named backend, or on the best available one. */
-  static async create(backend?: string | Backend): Promise<Session> {
-    return new Session(typeof backend === "object" ? backend : await getBackend(backend));
+  /** A session on the named backend, or on the best available one (with `options`, e.g. bf16 compute). */
+  static async create(backend?: string | Backend, options?: BackendOptions): Promise<Session> {
+    return new Session(typeof backend === "object" ? backend : await getBackend(backend, options));
   }
 
   /** Binds parameters by state_dict name. Re-binding a name replaces it. */
