@@ -23,7 +23,7 @@ class RecordingCompiler implements KernelCompiler {
 export async function collect(workloads: readonly Workload[], log: (line: string) => void = () => {}): Promise<KernelProgram[]> {
   const compiler = new RecordingCompiler();
   for (const w of workloads) {
-    const backend = await CudaBackend.create({ driver: new MockDriver({ execute: w.execute ?? false }), compiler, ptx: null });
+    const backend = await CudaBackend.create({ ...w.backend, driver: new MockDriver({ execute: w.execute ?? false }), compiler, ptx: null });
     const before = compiler.entries.size;
     const started = performance.now();
     await w.run(new Session(backend));

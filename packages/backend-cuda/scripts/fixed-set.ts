@@ -10,6 +10,7 @@ import { adamwUpdateGraph, CausalLM, conformanceSuite, gradName, presetConfig, t
 import { fusionConformance } from "@densessm/fusion";
 import "@densessm/mamba";
 import { retentionConformance } from "@densessm/retnet";
+import type { CudaBackendOptions } from "../src/index.js";
 
 export interface Workload {
   readonly name: string;
@@ -18,6 +19,8 @@ export interface Workload {
    * runs dry: every launch is checked and none computed, which finds the same kernels much faster.
    */
   readonly execute?: boolean;
+  /** The backend's options, where they choose kernels (`matmul: "bf16"` asks for the tensor-core products). */
+  readonly backend?: Pick<CudaBackendOptions, "matmul">;
   run(session: Session): Promise<void>;
 }
 
@@ -80,6 +83,13 @@ export const FIXED_WORKLOADS: readonly Workload[] = [
       const lm = CausalLM.fromConfig(presetConfig("dense-retnet-small", 1024));
       await trainingStep(session, lm, 8, 256);
       await decoding(session, lm, 1, 8);
+    },
+  },
+  {
+    name: "the same training step with `--dtype bf16` (the tensor-core products; decoding's products have too few rows to use them)",
+    backend: { matmul: "bf16" },
+    async run(session) {
+      await trainingStep(session, CausalLM.fromConfig(presetConfig("dense-retnet-small", 1024)), 8, 256);
     },
   },
 ];

@@ -12,7 +12,7 @@ import "@densessm/retnet";
 import { describe, expect, it } from "vitest";
 import { cudaForIsa, ptxIsa, shippedPtx } from "../src/index.js";
 import { splitPtx } from "../scripts/ptx-split.js";
-import { trainingStep } from "../scripts/fixed-set.js";
+import { FIXED_WORKLOADS, trainingStep } from "../scripts/fixed-set.js";
 import { mockBackend } from "./helpers.js";
 
 const models = fileURLToPath(new URL("../../../models/", import.meta.url));
@@ -53,7 +53,7 @@ describe("splitting a PTX module", () => {
 describe.skipIf(!set)("the shipped PTX set", () => {
   it("is NVRTC 11.8's PTX ISA 7.8 for sm_80: every driver since CUDA 11.8 (R520) JIT-compiles it", () => {
     expect(set!).toMatchObject({ format: "densessm-ptx", version: 1, compiler: "NVRTC 11.8", isa: "7.8", target: "sm_80", minimumDriver: 11080 });
-    expect(set!.covers).toHaveLength(3);
+    expect(set!.covers).toHaveLength(FIXED_WORKLOADS.length);
     expect(Object.keys(set!.kernels).length).toBeGreaterThan(800);
     for (const [entry, ptx] of Object.entries(set!.kernels)) {
       expect(cudaForIsa(ptxIsa(ptx))).toBe(11080);
@@ -94,6 +94,13 @@ describe.skipIf(!set)("the shipped PTX set", () => {
 
     it("has every kernel of `densessm train`'s default training step", async () => {
       await trainingStep(session, CausalLM.fromConfig(presetConfig("dense-retnet-small", 1024)), 8, 256);
+    });
+
+    it("has every kernel of that step with `--dtype bf16` (the tensor-core products)", async () => {
+      const { backend: bf16 } = await mockBackend({ ptx: set, compiler: null, matmul: "bf16" });
+      await trainingStep(new Session(bf16), CausalLM.fromConfig(presetConfig("dense-retnet-small", 1024)), 8, 256);
+      expect(bf16.loader.stats.compiled).toBe(0);
+      expect(Object.keys(set!.kernels).filter((e) => e.startsWith("matmul_mma_"))).toHaveLength(2);
     });
 
     it("loaded every kernel from the set, compiling none", () => {

@@ -62,6 +62,18 @@ describe("caching allocator", () => {
   });
 });
 
+describe("dry runs (execute: false)", () => {
+  it("account device memory without holding it, so a large model's kernels are found at its real shape", () => {
+    const driver = new MockDriver({ execute: false });
+    driver.init();
+    const pointer = driver.memAlloc(2 ** 40); // 1 TiB: checked and counted, never allocated on the host
+    expect(driver.memoryInfo().total - driver.memoryInfo().free).toBe(2 ** 40);
+    driver.memFree(pointer);
+    expect(driver.memoryInfo().total - driver.memoryInfo().free).toBe(0);
+    expect(() => driver.memFree(pointer)).toThrow(/is not an allocation/);
+  });
+});
+
 describe("launches", () => {
   it("pass pointers and u32 / f32 / i32 parameters through the 8-byte argument slots", async () => {
     const { backend } = await mockBackend({ mock: { debug: true } });

@@ -7,8 +7,9 @@ export interface MockDriverOptions {
   /** Run kernels with the interpreter's checks (bounds, barriers, uninitialised shared memory). Default false. */
   readonly debug?: boolean;
   /**
-   * false checks launches but runs no kernel (memory keeps its contents): a dry run, for finding
-   * which kernels a workload needs without computing it. Default true.
+   * false checks launches but runs no kernel, and device memory is only accounted, never held
+   * (copies move nothing): a dry run, for finding which kernels a workload needs, at any size,
+   * without computing it. Default true.
    */
   readonly execute?: boolean;
   /** Device memory; an allocation beyond it fails with CUDA_ERROR_OUT_OF_MEMORY. Default 16 GiB. */
@@ -20,7 +21,9 @@ export interface MockDriverOptions {
 }
 
 interface Allocation {
+  /** The bytes; in a dry run a zero-length stand-in (the size is in `bytes`). */
   readonly data: ArrayBuffer;
+  readonly bytes: number;
 }
 
 /** A recorded operation: what a captured stream or an instantiated graph replays. */
@@ -95,7 +98,7 @@ export class MockDriver implements CudaDriver {
   constructor(options: MockDriverOptions = {}) {
     this.debug = options.debug ?? false;
     this.execute = options.execute ?? true;
-    this.capacity = options.memoryBytes ?? 16 * 2 ** 30;
+    this.capacity = options.memoryBytes ?? (options.execute === false ? 2 ** 50 : 16 * 2 ** 30);
     this.version = options.driverVersion ?? 12020;
     this.capability = options.computeCapability ?? [8, 0];
   }
@@ -181,7 +184,7 @@ export class MockDriver implements CudaDriver {
     const pointer = this.nextDevice;
     // Addresses are never reused, so a stale pointer is always caught.
     this.nextDevice += BigInt(Math.ceil(bytes / 256) * 256 + 256);
-    this.memory.set(pointer, { data: new ArrayBuffer(bytes) });
+    this.memory.set(pointer, { data: new ArrayBuffer(this.execute ? bytes : 0), bytes });
     this.used += bytes;
     return pointer;
   }
@@ -189,7 +192,7 @@ export class MockDriver implements CudaDriver {
   memFree(pointer: DevicePointer): void {
     this.count("cuMemFree");
     const a = this.memory.get(pointer) ?? fail("cuMemFree", CUDA.ERROR_INVALID_VALUE, `0x${pointer.toString(16)} is not an allocation`);
-    this.used -= a.data.byteLength;
+    this.used -= a.bytes;
     this.memory.delete(pointer);
   }
 
@@ -216,7 +219,7 @@ export class MockDriver implements CudaDriver {
   private deviceBytes(call: string, pointer: DevicePointer, bytes: number): Uint8Array {
     for (const [base, a] of this.memory) {
       const offset = Number(pointer - base);
-      if (offset >= 0 && offset + bytes <= a.data.byteLength) return new Uint8Array(a.data, offset, bytes);
+      if (offset >= 0 && offset + bytes <= a.bytes) return new Uint8Array(a.data, offset, this.execute ? bytes : 0);
     }
     return fail(call, CUDA.ERROR_ILLEGAL_ADDRESS, `[0x${pointer.toString(16)}, +${bytes}) is not inside a live allocation`);
   }
@@ -242,7 +245,8 @@ export class MockDriver implements CudaDriver {
   memcpyHtoDAsync(destination: DevicePointer, source: ArrayBufferView, bytes: number, stream: CuStream): void {
     this.count("cuMemcpyHtoDAsync");
     if ((stream as unknown as MockStream).capture) fail("cuMemcpyHtoDAsync", CUDA.ERROR_STREAM_CAPTURE_UNSUPPORTED, "a copy from pageable memory cannot be captured");
-    this.deviceBytes("cuMemcpyHtoDAsync", destination, bytes).set(new Uint8Array(source.buffer, source.byteOffset, bytes));
+    const into = this.deviceBytes("cuMemcpyHtoDAsync", destination, bytes);
+    if (this.execute) into.set(new Uint8Array(source.buffer, source.byteOffset, bytes));
   }
 
   memcpyDtoHAsync(destination: HostPointer, source: DevicePointer, bytes: number, stream: CuStream): void {
