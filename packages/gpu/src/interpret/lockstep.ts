@@ -52,7 +52,7 @@ export function runLockstep(invocation: Invocation, sx: number, sy: number, sz: 
       if (waiting++ === 0) {
         meeting = step.value;
         first = i;
-      } else if ((debug || typeof meeting !== "number") && id(step.value) !== id(meeting!)) {
+      } else if ((debug || typeof meeting !== "number" || typeof step.value !== "number") && id(step.value) !== id(meeting!)) {
         const fault = new InvocationFault(`invocations wait at different barriers: (${coords(first).join(", ")}) at ${id(meeting!)}, (${coords(i).join(", ")}) at ${id(step.value)}`);
         fault.invocation = coords(i);
         throw fault;
