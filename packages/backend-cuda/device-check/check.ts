@@ -139,7 +139,13 @@ async function main(): Promise<number> {
   });
 
   // Our model runs with the precision asked for: bf16 is the tensor cores with bfloat16 inputs.
-  const modelBackend = args.dtype === "f32" ? backend : await create("bf16");
+  let modelBackend: CudaBackend;
+  try {
+    modelBackend = args.dtype === "f32" ? backend : await create("bf16");
+  } catch (e) {
+    result.error = `--dtype ${args.dtype}: ${(e as Error).message}`; // e.g. a GPU older than compute capability 8.0
+    return finish(args, result, 1);
+  }
   const modelSession = new Session(modelBackend);
   const lm = CausalLM.fromConfig(shape.config, { seed: 0 });
   result.model = { layout: args.small ? "DenseGAU-RetNet, released layout at a tiny size" : "DenseGAU-RetNet, released 350M layout", parameters: lm.module.numParameters(), config: shape.config, batch: shape.batch, seq: shape.seq, dtype: args.dtype };
@@ -232,4 +238,7 @@ function runReference(python: string, options: Record<string, unknown>, seconds:
   }
 }
 
-process.exitCode = await main();
+process.exitCode = await main().catch((e: Error) => {
+  console.error(`device check: ${e.message}`);
+  return 1;
+});
