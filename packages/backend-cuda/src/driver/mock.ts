@@ -12,7 +12,7 @@ export interface MockDriverOptions {
    * without computing it. Default true.
    */
   readonly execute?: boolean;
-  /** Device memory; an allocation beyond it fails with CUDA_ERROR_OUT_OF_MEMORY. Default 16 GiB. */
+  /** Device memory; an allocation beyond it fails with CUDA_ERROR_OUT_OF_MEMORY. Default 16 GiB (2^50 bytes in a dry run). */
   readonly memoryBytes?: number;
   /** cuDriverGetVersion's answer (default 12020, a CUDA 12.2 driver). */
   readonly driverVersion?: number;
