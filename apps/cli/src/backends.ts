@@ -2,3 +2,4 @@
 import "@densessm/backend-cpu";
 import "@densessm/backend-webgpu";
 import "@densessm/backend-onnx";
+import "@densessm/backend-cuda";

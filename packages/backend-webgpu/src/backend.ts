@@ -7,9 +7,10 @@ import { WebGpuRuntime } from "./runtime.js";
  * Options of the WebGPU backend (those of every GPU executor backend): `matvec` picks the
  * matrix-vector form (by default "thread" on software adapters), `weights: "f16"` keeps linear
  * weights as packed float16 pairs (works on every adapter: the packing uses core WGSL, not the
- * shader-f16 extension), `fuse: false` turns off fused elementwise chains.
+ * shader-f16 extension), `fuse: false` turns off fused elementwise chains. `matmul` (tensor-core
+ * products) is not among them: WGSL has no warp matrix operations.
  */
-export type WebGpuBackendOptions = GpuBackendOptions;
+export type WebGpuBackendOptions = Omit<GpuBackendOptions, "matmul">;
 
 /**
  * The GPU executor of @densessm/gpu on a WebGPU device: every kernel is the WGSL the kernel

@@ -36,7 +36,7 @@ export { normalizeAxes, sumToShape } from "./ops/helpers.js";
 export { gradName, gradients, type GradientOptions } from "./autodiff/gradients.js";
 
 export type { Backend, Capabilities, DeviceTensor, Executable, MemoryInfo } from "./backend/backend.js";
-export { getBackend, listBackends, registerBackend, unregisterBackend, type BackendRegistration } from "./backend/registry.js";
+export { getBackend, listBackends, registerBackend, unregisterBackend, type BackendOptions, type BackendRegistration } from "./backend/registry.js";
 export { Session, type Feed, type ParameterSource } from "./runtime/session.js";
 export { Rng, defaultRng, manualSeed } from "./runtime/rng.js";
 
@@ -56,6 +56,7 @@ export { init, withoutInitialization } from "./nn/init.js";
 export { DROPOUT_SEED_INPUT, Dropout, Embedding, LayerNorm, Linear, RMSNorm } from "./nn/layers.js";
 
 export { AdamW, type AdamWOptions, type AdamWState } from "./optim/adamw.js";
+export { adamwUpdateGraph, DeviceAdamW, type DeviceAdamWOptions, type UpdatedParameter } from "./optim/device-adamw.js";
 export { learningRateSchedule, type Decay, type ScheduleOptions } from "./optim/schedule.js";
 export { GradientAccumulator, clipGradNorm, gradNorm } from "./optim/gradients.js";
 

@@ -32,3 +32,21 @@ describe("backend registry", () => {
     }
   });
 });
+
+describe("backend options (dtype)", () => {
+  it("gives one instance per dtype, and refuses bf16 compute where the backend has none", async () => {
+    registerBackend({ name: "mixed", priority: 1, create: (o) => ({ ...fake("mixed"), computeDtype: o.dtype ?? "f32" }) });
+    registerBackend({ name: "plain", priority: 0, create: () => fake("plain") });
+    try {
+      const [f32, bf16] = [await getBackend("mixed"), await getBackend("mixed", { dtype: "bf16" })];
+      expect([f32.computeDtype, bf16.computeDtype]).toEqual(["f32", "bf16"]);
+      expect(f32).not.toBe(bf16);
+      expect(await getBackend("mixed", { dtype: "bf16" })).toBe(bf16);
+      expect(await getBackend("mixed", { dtype: "f32" })).toBe(f32);
+      await expect(getBackend("plain", { dtype: "bf16" })).rejects.toThrow(/^backend "plain" computes in f32 only; bf16 compute needs a backend with bf16 matrix products \(cuda's tensor cores\)$/);
+      await expect(getBackend("plain", { dtype: "bf16" })).rejects.toThrow(/computes in f32 only/); // a refusal is not cached as an instance
+    } finally {
+      for (const n of ["mixed", "plain"]) unregisterBackend(n);
+    }
+  });
+});

@@ -5,9 +5,9 @@ import { registerBackend } from "@densessm/core";
 import { InterpreterBackend } from "./runtimes/interpreter.js";
 
 // The kernel language
-export type { Access, AtomicOp, Builtin, Elem, Expr, Intrinsic, KernelIR, ParamDecl, Scalar, SharedDecl, StorageDecl, Stmt } from "./lang/ir.js";
+export type { Access, AtomicOp, Builtin, Elem, Expr, Intrinsic, KernelIR, MmaShape, ParamDecl, Scalar, SharedDecl, StorageDecl, Stmt } from "./lang/ir.js";
 export { KernelError } from "./lang/errors.js";
-export { bool, call, exp, f32, floor, fma, i32, inverseSqrt, lit, log, max, min, packHalf2, round, select, sqrt, tanh, u32, unpackHalf, Val, type Index, type Numeric, type Operand } from "./lang/values.js";
+export { bool, call, exp, f32, floor, fma, i32, inverseSqrt, lit, log, max, min, packBf16x2, packHalf2, round, select, sqrt, tanh, toTf32, u32, unpackHalf, Val, type Index, type Numeric, type Operand } from "./lang/values.js";
 export { KernelBuilder, Memory, Var } from "./lang/builder.js";
 export { allPrograms, defineKernel, definedKernels, KernelProgram, programByEntry, specKey, type KernelDef, type SpecValue } from "./lang/kernel.js";
 export { checkBindings } from "./lang/bindings.js";

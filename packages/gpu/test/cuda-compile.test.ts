@@ -47,6 +47,12 @@ async function specializeEverything(): Promise<void> {
     await half.run(trace((v) => ({ y: ops.linear(v.x!, p) }), { inputs: { x: { shape: input.shape } }, parameters: [["w", p]] }), { x: input });
   }
   await plain.run(graphOf(([a]) => a!.cast("float16").cast("bfloat16").cast("int32"), [long]), feedsOf([long]));
+  // Tensor-core products (bf16 and TF32 inputs), both B layouts.
+  const tall = randn([20, 40]);
+  for (const matmul of ["bf16", "tf32"] as const) {
+    const tensorCores = new Session(new InterpreterBackend({ debug: false, matmul }));
+    await tensorCores.run(graphOf(([a, b]) => a!.matmul(b!.transpose()).add(a!.matmul(b!.transpose().transpose().transpose())), [tall, w]), feedsOf([tall, w]));
+  }
 }
 
 if (!compiler) {

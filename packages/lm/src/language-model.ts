@@ -10,6 +10,8 @@ export type LoadProgress = FileProgress | { readonly status: "ready"; readonly m
 export interface FromPretrainedOptions extends Omit<PretrainedOptions, "onProgress"> {
   /** Backend name (default: the best available). */
   backend?: string;
+  /** "bf16": bfloat16 matrix products (f32 accumulation), on backends that have them (cuda). Default "f32". */
+  dtype?: "f32" | "bf16";
   onProgress?: (event: LoadProgress) => void;
 }
 
@@ -35,8 +37,9 @@ export class LanguageModel {
    * files (any `ModelSource`), with the tokenizer saved beside it, onto a backend.
    */
   static async fromPretrained(source: ModelSource, options: FromPretrainedOptions = {}): Promise<LanguageModel> {
+    // The backend first: an unavailable one (no GPU) is reported before a large model is read.
+    const session = await Session.create(options.backend, { dtype: options.dtype });
     const { lm, tokenizer } = await loadPretrained(source, options);
-    const session = await Session.create(options.backend);
     options.onProgress?.({ status: "ready", model: lm.family, backend: session.backend.name });
     return new LanguageModel(lm, tokenizer, session);
   }

@@ -1,10 +1,9 @@
 import {
-  AdamW,
   CausalLM,
-  clipGradNorm,
   DenseSSMError,
+  DeviceAdamW,
   DROPOUT_SEED_INPUT,
-  GradientAccumulator,
+  getBackend,
   gradName,
   learningRateSchedule,
   Session,
@@ -49,6 +48,8 @@ export interface TrainOptions {
   gradAccum?: number;
   seed?: number;
   backend?: string;
+  /** "bf16": mixed precision (bfloat16 matrix products, f32 master weights), on backends that have it (cuda). Default "f32". */
+  dtype?: "f32" | "bf16";
   evalEvery?: number;
   evalBatches?: number;
   checkpointEvery?: number;
@@ -111,6 +112,7 @@ function resolved(o: TrainOptions) {
     validationFraction: o.validationFraction ?? 0.05,
     /** Saved so a resumed run computes on the same backend (bit-identical losses need it). */
     backend: o.backend,
+    dtype: o.dtype ?? "f32",
   };
   const positive = ["batchSize", "seqLen", "steps", "gradAccum", "evalEvery", "evalBatches", "checkpointEvery", "keepCheckpoints", "vocabSize"] as const;
   for (const k of positive) if (!Number.isInteger(r[k]) || r[k] <= 0) throw new DenseSSMError(`train: ${k} must be a positive integer, got ${r[k]}`);
@@ -143,6 +145,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   let state: TrainingState | undefined;
   let optimizerState;
 
+  // A named backend that cannot run here (no GPU) is reported before a tokenizer or model is built.
+  if (options.backend) await getBackend(options.backend, { dtype: options.dtype });
   await cleanRunFolder(options.out);
   if (options.resume) {
     const dir = await resolveModelDir(options.out);
@@ -168,17 +172,18 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   if (state) sampler.rng.setState(state.samplerState);
   const validation = evaluationBatches(splits.validation, run.batchSize, run.seqLen, run.evalBatches);
 
-  const session = await Session.create(run.backend);
+  const session = await Session.create(run.backend, { dtype: run.dtype });
   const params = lm.module.namedParameters();
   lm.bind(session);
-  const optimizer = new AdamW(params, { lr: run.lr, weightDecay: run.weightDecay });
+  // The optimizer runs where the parameters live: each step leaves them, the gradients and the
+  // moments on the backend and reads back only the loss; checkpoints read parameters and moments.
+  const optimizer = new DeviceAdamW(session, params, { lr: run.lr, weightDecay: run.weightDecay, clip: run.clip });
   if (optimizerState) optimizer.loadStateDict(optimizerState);
   const schedule = learningRateSchedule({ peakLr: run.lr, warmupSteps: run.warmupSteps, totalSteps: run.steps, decay: run.schedule, minLr: run.minLr });
   const graph = lm.trainGraph(run.batchSize, run.seqLen);
   const usesDropout = graph.inputs.some((b) => b.name === DROPOUT_SEED_INPUT);
   // Parameters the loss does not reach (e.g. a dense gate of the first layer) get no gradient.
   const trained = params.filter(([name]) => graph.outputs.some((o) => o.name === gradName(name)));
-  const shapes = new Map(trained.map(([name, p]) => [name, p.shape]));
 
   const history: HistoryEntry[] = state?.history ?? [];
   const evaluations: EvaluationEntry[] = state?.evaluations ?? [];
@@ -202,7 +207,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   });
   let checkpoint = "";
   const save = async () => {
-    checkpoint = await writeCheckpoint(options.out, { lm, tokenizer, optimizer: optimizer.stateDict(), state: snapshot(), keep: run.keepCheckpoints });
+    await optimizer.syncParameters();
+    checkpoint = await writeCheckpoint(options.out, { lm, tokenizer, optimizer: await optimizer.stateDict(), state: snapshot(), keep: run.keepCheckpoints });
     await writeFileAtomic(join(options.out, "loss.svg"), lossCurveSvg(history, evaluations));
     emit({ type: "checkpoint", step, dir: checkpoint });
   };
@@ -228,20 +234,19 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     }
     options.signal?.throwIfAborted();
     const started = performance.now();
-    const accumulator = new GradientAccumulator();
     let loss = 0;
     for (let micro = 0; micro < run.gradAccum; micro++) {
       const ids = sampler.next();
       const feeds: Record<string, Tensor> = { input_ids: ids, labels: ids };
       if (usesDropout) feeds[DROPOUT_SEED_INPUT] = Tensor.scalar((run.seed * 1_000_003 + step * run.gradAccum + micro) | 0, "int32");
-      const out = await session.run(graph, feeds);
-      loss += out.loss!.item() / run.gradAccum;
-      accumulator.add(new Map(trained.map(([name]) => [name, out[gradName(name)]!])));
+      const out = await session.runOnDevice(graph, feeds);
+      const lossOut = out.get("loss")!;
+      loss += (await session.backend.download(lossOut)).item() / run.gradAccum;
+      session.backend.release(lossOut);
+      await optimizer.accumulate(new Map(trained.map(([name]) => [name, out.get(gradName(name))!])));
     }
-    const grads = accumulator.mean(shapes);
-    if (run.clip > 0) clipGradNorm(grads, run.clip);
     const lr = schedule(step);
-    optimizer.step(grads, lr);
+    await optimizer.step(lr);
     step++;
     const seconds = (performance.now() - started) / 1000;
     elapsed += seconds;
@@ -288,7 +293,7 @@ async function metricsLog(file: string, fromStep: number): Promise<(entry: Recor
 /** Options a resumed run may change: how often it evaluates and saves, and how long it runs. */
 const RESUMABLE = ["steps", "evalEvery", "evalBatches", "checkpointEvery", "keepCheckpoints"] as const;
 /** Options a resumed run keeps: changing any would make it a different run. */
-const FIXED = ["model", "data", "tokenizer", "vocabSize", "batchSize", "seqLen", "tokens", "lr", "warmupSteps", "schedule", "minLr", "weightDecay", "clip", "gradAccum", "seed", "validationFraction"] as const;
+const FIXED = ["model", "data", "tokenizer", "vocabSize", "batchSize", "seqLen", "tokens", "lr", "warmupSteps", "schedule", "minLr", "weightDecay", "clip", "gradAccum", "seed", "validationFraction", "dtype"] as const;
 
 function refuseChanges(options: TrainOptions, saved: TrainOptions): void {
   // model "" and data [] are how a resumed run says "the run's own" (both are required options).

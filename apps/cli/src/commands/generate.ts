@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { LanguageModel } from "@densessm/lm";
 import { CliError } from "../errors.js";
 import { collect, seed, nonNegativeInt, nonNegativeNumber, positiveNumber, fraction } from "../options.js";
@@ -16,6 +16,7 @@ interface GenerateFlags {
   stop?: string[];
   seed: number;
   backend?: string;
+  dtype?: "f32" | "bf16";
   hubUrl?: string;
   offline?: boolean;
   allowNonfinite?: boolean;
@@ -36,6 +37,7 @@ export function registerGenerate(program: Command): void {
     .option("--stop <text>", "stop a prompt's text at this string (repeatable)", collect)
     .option("--seed <n>", "sampling seed (0 to 4294967295)", seed, 0)
     .option("--backend <name>", "backend (default: best available)")
+    .addOption(new Option("--dtype <dtype>", "matrix products: f32 (default), or bf16 (mixed precision: bfloat16 inputs, f32 accumulation and master weights; cuda)").choices(["f32", "bf16"]))
     .option("--hub-url <url>", "model hub for org/name models (default: $DENSESSM_HUB_URL or https://huggingface.co)")
     .option("--offline", "use only what is cached (also: DENSESSM_OFFLINE=1)")
     .option("--allow-nonfinite", "load weights holding NaN/Inf instead of refusing them")
@@ -43,7 +45,7 @@ export function registerGenerate(program: Command): void {
     .action(async (flags: GenerateFlags) => {
       const prompts = flags.prompt ?? [];
       if (prompts.length === 0) throw new CliError("generate: give at least one --prompt");
-      const model = await LanguageModel.fromPretrained(flags.model, { backend: flags.backend, hubUrl: flags.hubUrl, offline: flags.offline, allowNonFinite: flags.allowNonfinite, onProgress: existsSync(flags.model) ? undefined : downloadProgress() });
+      const model = await LanguageModel.fromPretrained(flags.model, { backend: flags.backend, dtype: flags.dtype, hubUrl: flags.hubUrl, offline: flags.offline, allowNonFinite: flags.allowNonfinite, onProgress: existsSync(flags.model) ? undefined : downloadProgress() });
       const abort = new AbortController();
       const stop = () => abort.abort();
       process.once("SIGINT", stop);

@@ -26,6 +26,7 @@ interface TrainFlags {
   gradAccum: number;
   seed: number;
   backend?: string;
+  dtype?: "f32" | "bf16";
   evalEvery?: number;
   evalBatches: number;
   checkpointEvery?: number;
@@ -60,6 +61,7 @@ export function registerTrain(program: Command): void {
     .option("--grad-accum <n>", "micro-batches per step", positiveInt, 1)
     .option("--seed <n>", "seed for initialisation, data order and sampling (0 to 4294967295)", seed, 0)
     .option("--backend <name>", "backend (default: best available)")
+    .addOption(new Option("--dtype <dtype>", "matrix products: f32 (default), or bf16 (mixed precision: bfloat16 inputs, f32 accumulation and master weights; cuda)").choices(["f32", "bf16"]))
     .option("--eval-every <n>", "steps between validation passes (default: 10 per run)", positiveInt)
     .option("--eval-batches <n>", "validation batches per pass", positiveInt, 8)
     .option("--checkpoint-every <n>", "steps between checkpoints (default: 5 per run)", positiveInt)
@@ -93,6 +95,7 @@ export function registerTrain(program: Command): void {
         gradAccum: given("gradAccum"),
         seed: given("seed"),
         backend: flags.backend,
+        dtype: flags.dtype,
         evalEvery: flags.evalEvery,
         evalBatches: given("evalBatches"),
         checkpointEvery: flags.checkpointEvery,

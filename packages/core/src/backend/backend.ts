@@ -40,6 +40,12 @@ export interface Executable {
 export interface Backend {
   readonly name: string;
   readonly capabilities: Capabilities;
+  /**
+   * The precision its matrix products take their inputs in: "f32" (the default when absent), or
+   * "bf16" (inputs rounded to bfloat16, products accumulated in f32: mixed precision, asked for
+   * with `BackendOptions.dtype`).
+   */
+  readonly computeDtype?: "f32" | "bf16";
   /** Compiles a lowered graph (only primitives and the composites in `capabilities.ops`). */
   compile(graph: Graph): Promise<Executable>;
   upload(tensor: Tensor): DeviceTensor;

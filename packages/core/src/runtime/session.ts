@@ -1,5 +1,5 @@
 import type { Backend, DeviceTensor, Executable } from "../backend/backend.js";
-import { getBackend } from "../backend/registry.js";
+import { getBackend, type BackendOptions } from "../backend/registry.js";
 import { BackendError, DTypeError, ShapeError } from "../errors.js";
 import type { Graph } from "../graph/graph.js";
 import type { ParameterLike } from "../graph/symbolic.js";
@@ -42,9 +42,9 @@ export class Session {
     if (dtypes.length) throw new BackendError(`backend "${backend.name}" does not declare the required dtypes: ${dtypes.join(", ")} (it declares ${backend.capabilities.dtypes.join(", ") || "none"})`);
   }
 
-  /** A session on the named backend, or on the best available one. */
-  static async create(backend?: string | Backend): Promise<Session> {
-    return new Session(typeof backend === "object" ? backend : await getBackend(backend));
+  /** A session on the named backend, or on the best available one (with `options`, e.g. bf16 compute). */
+  static async create(backend?: string | Backend, options?: BackendOptions): Promise<Session> {
+    return new Session(typeof backend === "object" ? backend : await getBackend(backend, options));
   }
 
   /** Binds parameters by state_dict name. Re-binding a name replaces it. */
@@ -138,6 +138,49 @@ export class Session {
       bound.uploadedVersion = version;
     }
     return bound.device;
+  }
+
+  /**
+   * A bound parameter's value on the backend (uploaded now if the host value changed). The session
+   * keeps owning it: an optimizer on the backend reads it, then hands back the update with
+   * `replaceParameter`.
+   */
+  parameterOnDevice(name: string): DeviceTensor {
+    const bound = this.params.get(name);
+    if (!bound) throw new ShapeError(`parameter "${name}" is not bound: call session.setParameters(model.namedParameters())`);
+    const host = bound.source instanceof Tensor ? bound.source : bound.source.value;
+    return this.parameter(name, host.shape, host.dtype);
+  }
+
+  /**
+   * Replaces a bound parameter's backend value with `value` (a tensor of this backend, computed on
+   * it, such as an optimizer's update; the session now owns it and releases the old one). Later
+   * runs use it; the host value is stale until `syncParameter` copies it back.
+   */
+  replaceParameter(name: string, value: DeviceTensor): void {
+    const bound = this.params.get(name);
+    if (!bound) throw new ShapeError(`parameter "${name}" is not bound: call session.setParameters(model.namedParameters())`);
+    const host = bound.source instanceof Tensor ? bound.source : bound.source.value;
+    if (!sameShape(value.shape, host.shape) || value.dtype !== host.dtype) throw new ShapeError(`parameter "${name}": the replacement is ${value.dtype}${formatShape(value.shape)}, the parameter ${host.dtype}${formatShape(host.shape)}`);
+    if (bound.device && bound.device !== value) this.backend.release(bound.device);
+    bound.device = value;
+    bound.uploadedFrom = host;
+    bound.uploadedVersion = bound.source instanceof Tensor ? 0 : (bound.source.version ?? 0);
+  }
+
+  /**
+   * Copies a parameter's backend value into its host tensor, in place, after updates made on the
+   * backend. A Parameter's version is bumped (other sessions upload the new value) while this
+   * session's copy stays current.
+   */
+  async syncParameter(name: string): Promise<void> {
+    const bound = this.params.get(name);
+    if (!bound?.device) return;
+    const host = bound.source instanceof Tensor ? bound.source : bound.source.value;
+    host.data.set((await this.backend.download(bound.device)).data as never);
+    if (!(bound.source instanceof Tensor) && "markUpdated" in bound.source) (bound.source as { markUpdated(): void }).markUpdated();
+    bound.uploadedFrom = host;
+    bound.uploadedVersion = bound.source instanceof Tensor ? 0 : (bound.source.version ?? 0);
   }
 
   memory() {

@@ -1,4 +1,4 @@
-import type { BinaryOp, Elem, Expr, Intrinsic, KernelIR, Scalar, Stmt } from "../lang/ir.js";
+import type { BinaryOp, Elem, Expr, Intrinsic, KernelIR, MmaShape, Scalar, Stmt } from "../lang/ir.js";
 import { bare } from "./bare.js";
 
 // CUDA C++: one self-contained translation unit per specialization that compiles with nvcc or
@@ -31,8 +31,24 @@ static __device__ __forceinline__ unsigned short _f2h(float f) { unsigned short 
 static __device__ __forceinline__ float _h2f(unsigned short h) { float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h)); return f; }
 #endif`;
 
+/**
+ * Tensor-core register preparation (bfloat16 pairs, TF32) and the mma.sync shapes, as inline PTX
+ * (sm_80 and newer); guarded like the half helpers.
+ */
+const MMA_HELPERS = `#ifndef DENSESSM_MMA_HELPERS
+#define DENSESSM_MMA_HELPERS
+static __device__ __forceinline__ unsigned int _f2bf2(float lo, float hi) { unsigned int r; asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo)); return r; }
+static __device__ __forceinline__ unsigned int _f2tf32(float x) { unsigned int r; asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x)); return r; }
+#endif`;
+
+const MMA_PTX: Readonly<Record<MmaShape, string>> = {
+  "m16n8k16.bf16": "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32",
+  "m16n8k8.tf32": "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32",
+};
+
 export function emitCuda(ir: KernelIR): string {
   let usesHalf = ir.storage.some((s) => s.elem === "f16");
+  let usesMma = false;
   const f16 = new Set(ir.storage.filter((s) => s.elem === "f16").map((s) => s.name));
   const [sx, sy] = ir.workgroupSize;
 
@@ -101,6 +117,10 @@ export function emitCuda(ir: KernelIR): string {
         if (e.fn === "packHalf2") {
           usesHalf = true;
           return `((unsigned int)_f2h(${args[0]}) | ((unsigned int)_f2h(${args[1]}) << 16))`;
+        }
+        if (e.fn === "packBf16x2" || e.fn === "toTf32") {
+          usesMma = true;
+          return e.fn === "toTf32" ? `_f2tf32(${args[0]})` : `_f2bf2(${args[0]}, ${args[1]})`;
         }
         if (e.fn === "unpackHalfLo" || e.fn === "unpackHalfHi") {
           usesHalf = true;
@@ -173,6 +193,13 @@ export function emitCuda(ir: KernelIR): string {
       case "barrier":
         lines.push(`${pad}__syncthreads();`);
         break;
+      case "mma": {
+        // D = A·B + D in place: the accumulators are read-write operands %0-%3.
+        const regs = (from: number, n: number) => `{${[...Array(n).keys()].map((i) => `%${from + i}`).join(", ")}}`;
+        const operands = [...s.a, ...s.b].map((e) => `"r"(${bare(expr(e))})`).join(", ");
+        lines.push(`${pad}asm volatile("${MMA_PTX[s.shape]} ${regs(0, 4)}, ${regs(4, 4)}, ${regs(8, 2)}, ${regs(0, 4)};" : ${s.acc.map((n) => `"+f"(${n})`).join(", ")} : ${operands});`);
+        break;
+      }
     }
   };
   for (const s of ir.body) stmt(s, "  ");
@@ -189,6 +216,7 @@ export function emitCuda(ir: KernelIR): string {
   return [
     `// ${ir.name} (${ir.entry}): block ${ir.workgroupSize.join("x")}`,
     ...(usesHalf ? [HALF_HELPERS] : []),
+    ...(usesMma ? [MMA_HELPERS] : []),
     `extern "C" __global__ void __launch_bounds__(${threads}) ${ir.entry}(${args.join(", ")}) {`,
     ...decls,
     ...lines,

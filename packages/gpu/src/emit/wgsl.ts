@@ -1,4 +1,5 @@
 import type { BinaryOp, Expr, Intrinsic, KernelIR, Scalar, Stmt } from "../lang/ir.js";
+import { kernelError } from "../lang/errors.js";
 import { bare } from "./bare.js";
 
 // WGSL: storage buffers at bindings 0..n-1 in declaration order, the parameters (if any) as one
@@ -83,6 +84,7 @@ export function emitWgsl(ir: KernelIR): string {
         return `(${expr(e.a)} ${BINARY[e.op]} ${expr(e.b)})`;
       case "call": {
         const args = e.args.map(expr);
+        if (e.fn === "packBf16x2" || e.fn === "toTf32") throw kernelError(`${e.fn} has no WGSL form: it prepares tensor-core (mma) registers, which only the CUDA target has`, ir.name);
         if (e.fn === "packHalf2") return `pack2x16float(vec2<f32>(${args[0]}, ${args[1]}))`;
         if (e.fn === "unpackHalfLo" || e.fn === "unpackHalfHi") return `unpack2x16float(${args[0]}).${e.fn === "unpackHalfLo" ? "x" : "y"}`;
         return `${INTRINSIC[e.fn]}(${args.join(", ")})`;
@@ -153,6 +155,8 @@ export function emitWgsl(ir: KernelIR): string {
       case "barrier":
         lines.push(`${pad}workgroupBarrier();`);
         break;
+      case "mma":
+        throw kernelError(`mma ${s.shape} has no WGSL form: WGSL has no warp matrix operations (the kernel is CUDA only)`, ir.name);
     }
   };
   for (const s of ir.body) stmt(s, "  ");

@@ -18,6 +18,12 @@ export interface GpuBackendOptions {
   readonly weights?: "f32" | "f16";
   /** Fuse elementwise chains into single kernels (default true; false to measure what they save). */
   readonly fuse?: boolean;
+  /**
+   * How products of more than 8 rows run: "f32" (default), or on tensor cores (CUDA only, sm_80
+   * and newer) with inputs rounded to "tf32" or "bf16" and f32 accumulation: bf16 compute for
+   * matmuls with the f32 values (master weights) kept everywhere else.
+   */
+  readonly matmul?: "f32" | "tf32" | "bf16";
 }
 
 /** int32 uploads up to this many elements keep a host copy (index feeds are range-checked on it). */
@@ -41,6 +47,8 @@ export interface DispatchStats {
 export class GpuBackend<Buffer = unknown> implements Backend {
   readonly capabilities: { ops: ReadonlySet<string>; dtypes: readonly DType[] } = { ops: SUPPORTED_OPS, dtypes: ["float32", "float16", "bfloat16", "int32"] };
   readonly stats: DispatchStats = { runs: 0, dispatches: 0, saved: 0 };
+  /** "bf16" when matrix products round their inputs to bfloat16 (`matmul: "bf16"`), else "f32". */
+  readonly computeDtype: "f32" | "bf16";
   private readonly pool: BufferPool<Buffer>;
   private readonly context: ExecutionContext<Buffer>;
   private readonly kernels = new Map<KernelProgram, Promise<unknown>>();
@@ -52,12 +60,13 @@ export class GpuBackend<Buffer = unknown> implements Backend {
     options: GpuBackendOptions = {},
   ) {
     for (const op of PRIMITIVE_NAMES) if (!SUPPORTED_OPS.has(op)) throw new BackendError(`${name}: primitive "${op}" has no kernel`);
+    this.computeDtype = options.matmul === "bf16" ? "bf16" : "f32";
     this.pool = new BufferPool(runtime);
     const stats = this.stats;
     this.context = {
       runtime,
       pool: this.pool,
-      kernel: { matvec: options.matvec ?? (runtime.limits.software ? "thread" : "workgroup"), maxStorageBuffers: runtime.limits.maxStorageBuffers },
+      kernel: { matvec: options.matvec ?? (runtime.limits.software ? "thread" : "workgroup"), maxStorageBuffers: runtime.limits.maxStorageBuffers, matmul: options.matmul ?? "f32" },
       compiled: (program) => this.compiled(program),
       owner: this,
       f16Weights: options.weights === "f16",

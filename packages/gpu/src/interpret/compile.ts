@@ -44,8 +44,9 @@ const ARRAY_OF: Readonly<Record<Exclude<Scalar, "bool">, string>> = { f32: "Floa
 
 const CMP: Partial<Readonly<Record<BinaryOp, string>>> = { lt: "<", le: "<=", gt: ">", ge: ">=", eq: "===", ne: "!==", and: "&&", or: "||" };
 
+/** Whether invocations must run in lockstep: the kernel has a barrier or a warp-wide mma. */
 function hasBarrier(stmts: readonly Stmt[]): boolean {
-  return stmts.some((s) => s.k === "barrier" || ((s.k === "if" && (hasBarrier(s.then) || hasBarrier(s.else))) || ((s.k === "for" || s.k === "while") && hasBarrier(s.body))));
+  return stmts.some((s) => s.k === "barrier" || s.k === "mma" || ((s.k === "if" && (hasBarrier(s.then) || hasBarrier(s.else))) || ((s.k === "for" || s.k === "while") && hasBarrier(s.body))));
 }
 
 export function compileInterpreted(ir: KernelIR, debug: boolean): InterpretedKernel {
@@ -122,6 +123,10 @@ export function compileInterpreted(ir: KernelIR, debug: boolean): InterpretedKer
   const call = (e: Extract<Expr, { k: "call" }>): string => {
     const a = e.args.map(expr);
     switch (e.fn) {
+      case "packBf16x2":
+        return `_h.packBf16x2(${a[0]}, ${a[1]})`;
+      case "toTf32":
+        return `_h.toTf32(${a[0]})`;
       case "packHalf2":
         return `((_h.floatToHalf(${a[0]}) | (_h.floatToHalf(${a[1]}) << 16)) >>> 0)`;
       case "unpackHalfLo":
@@ -251,6 +256,12 @@ export function compileInterpreted(ir: KernelIR, debug: boolean): InterpretedKer
       case "barrier":
         lines.push(`${pad}yield ${s.id};`);
         break;
+      case "mma": {
+        // The warp's lanes meet here (lockstep): each yields its registers, gets its part of D.
+        const list = (es: readonly Expr[]) => `[${es.map(expr).join(", ")}]`;
+        lines.push(`${pad}{ const _d = yield { mma: ${s.id}, shape: "${s.shape}", lane: [${list(s.a)}, ${list(s.b)}, [${s.acc.join(", ")}]] }; ${s.acc.map((n, i) => `${n} = _d[${i}];`).join(" ")} }`);
+        break;
+      }
     }
   };
   for (const s of ir.body) stmt(s, "      ");

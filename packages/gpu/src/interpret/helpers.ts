@@ -1,6 +1,7 @@
 import { float16BitsToFloat32, float32ToFloat16Bits } from "@densessm/core";
 import { KernelError } from "../lang/errors.js";
 import type { AtomicOp } from "../lang/ir.js";
+import { floatToBf16, floatToTf32 } from "./mma.js";
 
 // What interpreted kernels call for the operations JavaScript has no operator for, and the
 // debug-mode checks. Errors inside an invocation are InvocationFaults; the dispatch loop adds the
@@ -40,6 +41,8 @@ export const HELPERS = {
     return f32[0]!;
   },
   floatToHalf: float32ToFloat16Bits,
+  packBf16x2: (lo: number, hi: number): number => (floatToBf16(lo) | (floatToBf16(hi) << 16)) >>> 0,
+  toTf32: floatToTf32,
   halfToFloat: float16BitsToFloat32,
   /** Round half to even (WGSL round, CUDA rintf). */
   roundEven: (x: number): number => (Math.abs(x % 1) === 0.5 ? 2 * Math.round(x / 2) : Math.round(x)),

@@ -2,9 +2,9 @@ import { BackendError, broadcastShapes, numel, stridesOf, type Shape } from "@de
 import type { KernelBuilder, Memory } from "../lang/builder.js";
 import { defineKernel } from "../lang/kernel.js";
 import { elementIndex, guard, offsetOf } from "../lang/std.js";
-import { packHalf2, select, u32, unpackHalf, type Val } from "../lang/values.js";
+import { packBf16x2, packHalf2, select, toTf32, u32, unpackHalf, type Val } from "../lang/values.js";
 import { grid } from "./grid.js";
-import type { KernelFactory, KernelPlan } from "./types.js";
+import type { KernelContext, KernelFactory, KernelPlan } from "./types.js";
 
 /** Rows at or below this go to a matrix-vector kernel (decoding: one row per sequence). */
 const MATVEC_ROWS = 8;
@@ -140,18 +140,8 @@ const tiledKernel = defineKernel("matmul.tiled", (k, spec: { transB: boolean; pa
   const lx = k.localId.x;
   const ly = k.localId.y;
   const tid = k.let("tid", ly.mul(SIDE).add(lx));
-  // The batch offset of z: its coordinates over dims (innermost last) times each operand's strides.
-  const batchOffset = (name: string, strides: readonly Val<"u32">[]) => {
-    let r: Val<"u32"> = z;
-    let o: Val<"u32"> = u32(0);
-    for (let d = MAX_BATCH_RANK - 1; d >= 0; d--) {
-      o = o.add(r.rem(dims[d]!).mul(strides[d]!));
-      r = r.div(dims[d]!);
-    }
-    return k.let(name, o);
-  };
-  const ab = batchOffset("ab", aStr);
-  const bb = batchOffset("bb", bStr);
+  const ab = batchOffset(k, "ab", z, dims, aStr);
+  const bb = batchOffset(k, "bb", z, dims, bStr);
   const readW = weightReader(b, spec, kk_, n);
   const acc = QUAD.map((i) => QUAD.map((j) => k.var(`acc${i}${j}`, "f32", 0)));
   k.range("k0", 0, kk_, (k0) => {
@@ -193,10 +183,116 @@ const tiledKernel = defineKernel("matmul.tiled", (k, spec: { transB: boolean; pa
   }
 });
 
-function tiled(spec: { transB: boolean; packed: boolean }, batch: number, m: number, k: number, n: number, l: BatchLayout): KernelPlan {
+/** Tensor-core tile: 64x64 outputs per workgroup of 4 warps (2x2, 32x32 each), K-tiles of 16. */
+const MMA_TILE = 64;
+const MMA_K = 16;
+const MMA_THREADS = 128;
+
+/**
+ * The tiled product on the tensor cores (CUDA, sm_80 and newer): each warp accumulates its 32x32
+ * block as 2x4 mma tiles of 16x8 in f32, from K-tiles of 16 staged in workgroup memory as f32 and
+ * rounded to the mma's input type as the fragments are read: bfloat16 ("bf16": one m16n8k16 per
+ * K-tile) or TF32 ("tf32": two m16n8k8). The same parameters as the tiled kernel (shapes, batch
+ * strides, B transposed or not). Fragment layouts: see interpret/mma.ts.
+ */
+const mmaKernel = defineKernel("matmul.mma", (k, spec: { transB: boolean; input: "bf16" | "tf32" }) => {
+  k.workgroupSize(MMA_THREADS);
+  const { a, b, y } = operands(k, false);
+  const m = k.param("m", "u32");
+  const n = k.param("n", "u32");
+  const kk_ = k.param("k", "u32");
+  const dims = QUAD.map((d) => k.param(`dim${d}`, "u32"));
+  const aStr = QUAD.map((d) => k.param(`aStride${d}`, "u32"));
+  const bStr = QUAD.map((d) => k.param(`bStride${d}`, "u32"));
+  const As = k.shared("As", "f32", MMA_TILE * MMA_K); // [row][k]
+  const Bs = k.shared("Bs", "f32", MMA_K * MMA_TILE); // [k][col]
+  const z = k.let("z", k.groupId.z);
+  const m0 = k.let("m0", k.groupId.y.mul(MMA_TILE));
+  const n0 = k.let("n0", k.groupId.x.mul(MMA_TILE));
+  const tid = k.localIndex;
+  const warp = k.let("warp", tid.div(32));
+  const lane = k.let("lane", tid.rem(32));
+  const g = k.let("g", lane.div(4));
+  const t = k.let("t", lane.rem(4));
+  const wm = k.let("wm", warp.div(2).mul(32));
+  const wn = k.let("wn", warp.rem(2).mul(32));
+  const ab = batchOffset(k, "ab", z, dims, aStr);
+  const bb = batchOffset(k, "bb", z, dims, bStr);
+  const readW = weightReader(b, { transB: spec.transB, packed: false }, kk_, n);
+  const acc = [0, 1].map((mi) => QUAD.map((nj) => QUAD.map((q) => k.var(`acc${mi}${nj}${q}`, "f32", 0))));
+  const loads = (MMA_TILE * MMA_K) / MMA_THREADS;
+  k.range("k0", 0, kk_, (k0) => {
+    k.range("l", 0, loads, (l) => {
+      const e = k.let("e", tid.add(l.mul(MMA_THREADS)));
+      const gm = k.let("gm", m0.add(e.div(MMA_K)));
+      const gk = k.let("gk", k0.add(e.rem(MMA_K)));
+      const v = k.var("v", "f32", 0);
+      k.if(gm.lt(m).and(gk.lt(kk_)), () => v.set(a.at(ab.add(gm.mul(kk_)).add(gk))));
+      As.set(e, v);
+    });
+    k.range("l", 0, loads, (l) => {
+      const e = k.let("e", tid.add(l.mul(MMA_THREADS)));
+      // [N, K] rows are contiguous along K, [K, N] along N: read along whichever is contiguous.
+      const nn = k.let("nn", spec.transB ? e.div(MMA_K) : e.rem(MMA_TILE));
+      const kt = k.let("kt", spec.transB ? e.rem(MMA_K) : e.div(MMA_TILE));
+      const gn = k.let("gn", n0.add(nn));
+      const gk = k.let("gk", k0.add(kt));
+      const v = k.var("v", "f32", 0);
+      k.if(gn.lt(n).and(gk.lt(kk_)), () => v.set(readW(bb, gk, gn)));
+      Bs.set(kt.mul(MMA_TILE).add(nn), v);
+    });
+    k.barrier();
+    const A = (row: Val<"u32">, col: Val<"u32"> | number) => As.at(row.mul(MMA_K).add(col));
+    const B = (kRow: Val<"u32"> | number, col: Val<"u32">) => Bs.at(u32(0).add(kRow).mul(MMA_TILE).add(col));
+    for (const ks of spec.input === "bf16" ? [0] : [0, 8]) {
+      const fragA = [0, 1].map((mi) => {
+        const r = k.let(`r${mi}`, wm.add(mi * 16).add(g));
+        const r8 = k.let(`r${mi}h`, r.add(8));
+        if (spec.input === "tf32") return [A(r, t.add(ks)), A(r8, t.add(ks)), A(r, t.add(ks + 4)), A(r8, t.add(ks + 4))].map((x, i) => k.let(`a${mi}${i}`, toTf32(x)));
+        const c = k.let(`c${mi}`, t.mul(2));
+        const pair = (row: Val<"u32">, col: Val<"u32">) => packBf16x2(A(row, col), A(row, col.add(1)));
+        return [pair(r, c), pair(r8, c), pair(r, c.add(8)), pair(r8, c.add(8))].map((x, i) => k.let(`a${mi}${i}`, x));
+      });
+      const fragB = QUAD.map((nj) => {
+        const c = k.let(`col${nj}`, wn.add(nj * 8).add(g));
+        if (spec.input === "tf32") return [k.let(`b${nj}0`, toTf32(B(t.add(ks), c))), k.let(`b${nj}1`, toTf32(B(t.add(ks + 4), c)))];
+        const k2 = k.let(`k2_${nj}`, t.mul(2));
+        return [0, 8].map((o, i) => k.let(`b${nj}${i}`, packBf16x2(B(k2.add(o), c), B(k2.add(o + 1), c))));
+      });
+      for (const mi of [0, 1]) for (const nj of QUAD) k.mma(spec.input === "bf16" ? "m16n8k16.bf16" : "m16n8k8.tf32", fragA[mi]!, fragB[nj]!, acc[mi]![nj]!);
+    }
+    k.barrier();
+  }, MMA_K);
+  const yb = k.let("yb", z.mul(m).mul(n));
+  for (const mi of [0, 1]) {
+    for (const nj of QUAD) {
+      for (const q of QUAD) {
+        const gm = k.let("gm", m0.add(wm).add(mi * 16 + (q >= 2 ? 8 : 0)).add(g));
+        const gn = k.let("gn", n0.add(wn).add(nj * 8 + (q & 1)).add(t.mul(2)));
+        k.if(gm.lt(m).and(gn.lt(n)), () => y.set(yb.add(gm.mul(n)).add(gn), acc[mi]![nj]![q]!));
+      }
+    }
+  }
+});
+
+/** The batch offset of z: its coordinates over dims (innermost last) times an operand's strides. */
+function batchOffset(k: KernelBuilder, name: string, z: Val<"u32">, dims: readonly Val<"u32">[], strides: readonly Val<"u32">[]): Val<"u32"> {
+  let r: Val<"u32"> = z;
+  let o: Val<"u32"> = u32(0);
+  for (let d = MAX_BATCH_RANK - 1; d >= 0; d--) {
+    o = o.add(r.rem(dims[d]!).mul(strides[d]!));
+    r = r.div(dims[d]!);
+  }
+  return k.let(name, o);
+}
+
+function tiled(spec: { transB: boolean; packed: boolean }, batch: number, m: number, k: number, n: number, l: BatchLayout, matmul: KernelContext["matmul"]): KernelPlan {
   if (l.shape.length > MAX_BATCH_RANK) throw new BackendError(`gpu: matmul with ${l.shape.length} batch axes (at most ${MAX_BATCH_RANK})`);
   const pad = (xs: readonly number[], fill: number) => [...new Array<number>(MAX_BATCH_RANK - xs.length).fill(fill), ...xs];
   const params = [m, n, k, ...pad(l.shape, 1), ...pad(l.aStrides, 0), ...pad(l.bStrides, 0)];
+  if (matmul && matmul !== "f32" && !spec.packed) {
+    return { dispatches: [{ program: mmaKernel.specialize({ transB: spec.transB, input: matmul }), groups: [Math.ceil(n / MMA_TILE), Math.ceil(m / MMA_TILE), batch], inputs: [0, 1], params }] };
+  }
   return { dispatches: [{ program: tiledKernel.specialize(spec), groups: [Math.ceil(n / TILE), Math.ceil(m / TILE), batch], inputs: [0, 1], params }] };
 }
 
@@ -218,7 +314,7 @@ export const matmulNode: KernelFactory = (node, [a, b], ctx) => {
     }
     return { dispatches: [{ program: matvecThread.specialize(spec), groups: [Math.ceil(n / 64), 1, batch], inputs: [0, 1] }] };
   }
-  return tiled({ transB, packed }, batch, m, k, n, l);
+  return tiled({ transB, packed }, batch, m, k, n, l, ctx.matmul ?? "f32");
 };
 
 /** Packs a float32 [rows, cols] matrix into rows of ceil(cols/2) words of two float16 halves. */

@@ -29,6 +29,11 @@ export interface KernelContext {
   readonly matvec: "workgroup" | "thread";
   /** Storage buffers one kernel may bind (WebGPU guarantees 8). */
   readonly maxStorageBuffers: number;
+  /**
+   * Products of more than a few rows: "f32" (the tiled kernel, f32 throughout; the default), or
+   * on CUDA's tensor cores with inputs rounded to "tf32" or "bf16" and f32 accumulation.
+   */
+  readonly matmul?: "f32" | "tf32" | "bf16";
 }
 
 /** Builds a node's plan from the node and its input nodes' static types. */

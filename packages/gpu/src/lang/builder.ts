@@ -1,5 +1,5 @@
 import { kernelError } from "./errors.js";
-import type { Access, AtomicOp, Builtin, ConstArrayDecl, Elem, MemKind, MemRef, ParamDecl, Scalar, SharedDecl, Stmt, StorageDecl } from "./ir.js";
+import type { Access, AtomicOp, Builtin, ConstArrayDecl, Elem, MemKind, MemRef, MmaShape, ParamDecl, Scalar, SharedDecl, Stmt, StorageDecl } from "./ir.js";
 import { loadType } from "./ir.js";
 import { toIndex, toVal, Val, type Index, type Numeric, type Operand } from "./values.js";
 
@@ -104,6 +104,7 @@ export class KernelBuilder {
   private readonly blocks: Stmt[][] = [[]];
   private loops = 0;
   private barriers = 0;
+  private mmas = 0;
   readonly storageDecls: StorageDecl[] = [];
   readonly paramDecls: ParamDecl[] = [];
   readonly sharedDecls: SharedDecl[] = [];
@@ -264,6 +265,19 @@ export class KernelBuilder {
   /** workgroupBarrier() / __syncthreads(): every invocation of the workgroup must reach it. */
   barrier(): void {
     this.push({ k: "barrier", id: this.barriers++ });
+  }
+
+  /**
+   * A warp's tensor-core multiply-accumulate, `acc += A·B` (see MmaShape for the shapes and the
+   * registers each lane holds: `a` four words, `b` two, `acc` four f32 variables). Every lane of
+   * the warp must reach it, in uniform control flow, and the workgroup must be whole warps. CUDA
+   * only (sm_80 and newer); the interpreter emulates it.
+   */
+  mma(shape: MmaShape, a: readonly Val<"u32">[], b: readonly Val<"u32">[], acc: readonly Var<"f32">[]): void {
+    if (a.length !== 4 || b.length !== 2 || acc.length !== 4) throw kernelError(`mma ${shape} takes 4 A words, 2 B words and 4 accumulators, got ${a.length}, ${b.length} and ${acc.length}`);
+    for (const v of [...a, ...b]) if (v.type !== "u32") throw kernelError(`mma ${shape}: fragment registers are u32 words (packBf16x2, toTf32), got a ${v.type}`);
+    for (const v of acc) if (!(v instanceof Var) || v.type !== "f32") throw kernelError(`mma ${shape}: accumulators are f32 variables`);
+    this.push({ k: "mma", shape, a: a.map((v) => v.ir), b: b.map((v) => v.ir), acc: acc.map((v) => v.name), id: this.mmas++ });
   }
 
   /** Appends a statement to the current block (used by Var and Memory). */

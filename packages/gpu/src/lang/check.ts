@@ -97,6 +97,10 @@ export function checkKernel(ir: KernelIR): void {
         case "return":
           if (div) returned = true;
           break;
+        case "mma":
+          if (div) errors.push(`mma #${s.id} is in divergent control flow: every lane of a warp must reach it together (like a barrier), so it cannot sit in a branch or loop whose condition depends on the invocation`);
+          for (const name of s.acc) divergent.add(name); // each lane holds its own part of D
+          break;
         case "barrier":
           if (div) errors.push(`workgroup barrier #${s.id} is in divergent control flow: it sits in a branch or loop whose condition depends on the invocation (its id, or memory other invocations write), or after such a return or break, so only some invocations would reach it`);
           break;
@@ -113,4 +117,11 @@ export function checkKernel(ir: KernelIR): void {
     walk(ir.body, false);
   }
   if (errors.length) throw kernelError(errors[0]!, ir.name);
+  const threads = ir.workgroupSize[0] * ir.workgroupSize[1] * ir.workgroupSize[2];
+  if (threads % 32 !== 0 && hasMma(ir.body)) throw kernelError(`a kernel with mma statements runs whole warps: its ${ir.workgroupSize.join("x")} workgroup is not a multiple of 32 invocations`, ir.name);
+}
+
+/** Whether a block holds an mma statement anywhere. */
+export function hasMma(stmts: readonly Stmt[]): boolean {
+  return stmts.some((s) => s.k === "mma" || (s.k === "if" && (hasMma(s.then) || hasMma(s.else))) || ((s.k === "for" || s.k === "while") && hasMma(s.body)));
 }

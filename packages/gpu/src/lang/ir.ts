@@ -31,7 +31,20 @@ export type Intrinsic =
   /** (lo: f32, hi: f32) -> u32: two halves in one word, lo in the low 16 bits. */
   | "packHalf2"
   /** (word: u32) -> f32 of its low half; "unpackHalfHi" of its high half. */
-  | "unpackHalfLo" | "unpackHalfHi";
+  | "unpackHalfLo" | "unpackHalfHi"
+  /** (lo: f32, hi: f32) -> u32: two bfloat16 (round to nearest even) in one word, lo in the low 16 bits. CUDA only. */
+  | "packBf16x2"
+  /** (x: f32) -> u32: x rounded to TF32 (10 mantissa bits, to nearest, ties away from zero), as f32 bits. CUDA only. */
+  | "toTf32";
+
+/**
+ * The warp-level matrix multiply-accumulates a kernel may use (PTX mma.sync, tensor cores, sm_80
+ * and newer): D = A·B + D over one warp's 32 lanes, each holding its fragment registers in the PTX
+ * ISA's layout. "m16n8k16.bf16": A 16×16 and B 16×8 bfloat16 (four and two words of bf16 pairs per
+ * lane), "m16n8k8.tf32": A 16×8 and B 8×8 TF32 (four and two words); D 16×8 float32 (four values
+ * per lane) in both.
+ */
+export type MmaShape = "m16n8k16.bf16" | "m16n8k8.tf32";
 
 export type AtomicOp = "add" | "sub" | "max" | "min" | "and" | "or" | "xor" | "exchange";
 
@@ -75,7 +88,15 @@ export type Stmt =
   | { readonly k: "continue" }
   | { readonly k: "return" }
   /** Workgroup barrier (storage and workgroup memory). `id` numbers the barriers of a kernel. */
-  | { readonly k: "barrier"; readonly id: number };
+  | { readonly k: "barrier"; readonly id: number }
+  /**
+   * A warp's matrix multiply-accumulate (see MmaShape): every lane of the warp takes part, with
+   * its registers `a` and `b` (u32 words), adding into the f32 variables named in `acc`. Like a
+   * barrier it must be reached in uniform control flow; `id` numbers the kernel's mma statements.
+   * CUDA emits inline PTX; the interpreter emulates it exactly per the PTX ISA's fragment layout;
+   * WGSL has no form of it.
+   */
+  | { readonly k: "mma"; readonly shape: MmaShape; readonly a: readonly Expr[]; readonly b: readonly Expr[]; readonly acc: readonly string[]; readonly id: number };
 
 export interface StorageDecl {
   readonly name: string;

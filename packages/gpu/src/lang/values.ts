@@ -133,6 +133,12 @@ export function call<R extends Scalar>(fn: Intrinsic, operands: readonly (Val | 
     if (args.length !== 2 || args.some((a) => a.type !== "f32")) throw kernelError("packHalf2 takes two f32 values");
     return new Val<R>({ k: "call", t: "u32", fn, args: args.map((a) => a.ir) });
   }
+  if (fn === "packBf16x2" || fn === "toTf32") {
+    const args = operands.map((o) => toVal(o, "f32"));
+    const arity = fn === "toTf32" ? 1 : 2;
+    if (args.length !== arity || args.some((a) => a.type !== "f32")) throw kernelError(`${fn} takes ${arity} f32 value${arity > 1 ? "s" : ""}`);
+    return new Val<R>({ k: "call", t: "u32", fn, args: args.map((a) => a.ir) });
+  }
   if (fn === "unpackHalfLo" || fn === "unpackHalfHi") {
     const w = toVal(operands[0]!, "u32");
     if (operands.length !== 1 || w.type !== "u32") throw kernelError(`${fn} takes one u32 word`);
@@ -180,3 +186,7 @@ export const min = <T extends Numeric>(a: Val<T>, b: Operand<T>): Val<T> => a.mi
 export const max = <T extends Numeric>(a: Val<T>, b: Operand<T>): Val<T> => a.max(b);
 export const packHalf2 = (lo: Val<"f32">, hi: Val<"f32">): Val<"u32"> => call("packHalf2", [lo, hi]);
 export const unpackHalf = (word: Val<"u32">, high: boolean): Val<"f32"> => call(high ? "unpackHalfHi" : "unpackHalfLo", [word]);
+/** Two f32 values rounded to bfloat16 (nearest even) in one word, `lo` in the low half: an mma.bf16 register. CUDA only. */
+export const packBf16x2 = (lo: Val<"f32">, hi: Val<"f32">): Val<"u32"> => call("packBf16x2", [lo, hi]);
+/** An f32 rounded to TF32 (nearest, ties away), as its bits: an mma.tf32 register. CUDA only. */
+export const toTf32 = (x: Val<"f32">): Val<"u32"> => call("toTf32", [x]);
