@@ -24,7 +24,7 @@ export {
 export { lower, prune, rebuild, replay, selectOutputs } from "./graph/transform.js";
 export { deserializeGraph, printGraph, serializeGraph } from "./graph/format.js";
 export { planBuffers, type BufferPlan } from "./graph/liveness.js";
-export { foldTransposes } from "./graph/rewrites.js";
+export { foldTransposes, widenStorage } from "./graph/rewrites.js";
 
 export * as ops from "./ops/api.js";
 export { defineOp, getOp, listOps } from "./ops/registry.js";
@@ -44,6 +44,24 @@ export { parseSafetensors, serializeSafetensors, type SafetensorsFile } from "./
 export { readSafetensors, readSafetensorsFolder, writeFileAtomic, writeSafetensors, writeSafetensorsFolder } from "./io/files.js";
 export { blobSource, describeFile, folderSource, readJsonObject, readText, urlSource, type FileProgress, type FileSource, type FileSourceOptions, type NamedBlob, type UrlSourceOptions } from "./io/file-source.js";
 export { readWeights, SAFETENSORS, SAFETENSORS_INDEX } from "./io/weights.js";
+
+export { DEQUANTIZE, QUANTIZED_MATMUL, type QuantAttrs } from "./quant/ops.js";
+export { dequantizeWeight, quantizeWeight, type QuantizedWeight } from "./quant/codec.js";
+export {
+  checkQuantizedShapes,
+  DEFAULT_GROUP_SIZE,
+  GROUP_SIZES,
+  parseQuantizationConfig,
+  QUANT_METHOD,
+  quantizationConfigJSON,
+  quantizedLayout,
+  weightQuantization,
+  type QuantizationConfig,
+  type QuantizationSettings,
+  type QuantizedLayout,
+  type WeightQuantization,
+} from "./quant/format.js";
+export { prepareQuantized, quantizableModules, quantizeModule, type QuantizeOptions } from "./quant/modules.js";
 
 export { Module } from "./nn/module.js";
 export { Parameter } from "./nn/parameter.js";

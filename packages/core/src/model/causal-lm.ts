@@ -15,6 +15,8 @@ import { loadCausalLM, type LoadOptions } from "./load.js";
 import { concatPositions } from "./logits.js";
 import { pastName, presentName } from "./state-names.js";
 import { checkTokenIds } from "./token-ids.js";
+import { quantizationConfigJSON, type QuantizationConfig } from "../quant/format.js";
+import { prepareQuantized, quantizeModule, type QuantizeOptions } from "../quant/modules.js";
 
 /** How a sequence is run: all positions at once, chunk by chunk, or token by token. */
 export type ForwardMode = "parallel" | "chunkwise" | "recurrent";
@@ -37,8 +39,9 @@ export interface CausalLMOptions {
 export class CausalLM {
   readonly modes: readonly ForwardMode[] = ["parallel", "chunkwise", "recurrent"];
   private readonly graphs = new Map<string, Graph>();
-  private readonly bound = new WeakSet<Session>();
+  private bound = new WeakSet<Session>();
   private chunk: number;
+  private quantized: QuantizationConfig | undefined;
 
   constructor(
     readonly model: FamilyModel,
@@ -76,6 +79,11 @@ export class CausalLM {
 
   get vocabSize(): number {
     return this.model.config.vocabSize;
+  }
+
+  /** How the weights are quantized (config.json's `quantization_config`); undefined for float weights. */
+  get quantization(): QuantizationConfig | undefined {
+    return this.quantized;
   }
 
   get chunkSize(): number {
@@ -243,8 +251,30 @@ export class CausalLM {
     return this.model.stateDict();
   }
 
-  loadStateDict(tensors: ReadonlyMap<string, Tensor>, options?: LoadStateDictOptions): void {
+  /** Loads weights by their official names; `quantization` says they are stored quantized (config.json's). */
+  loadStateDict(tensors: ReadonlyMap<string, Tensor>, options: LoadStateDictOptions & { quantization?: QuantizationConfig } = {}): void {
+    if (options.quantization) {
+      prepareQuantized(this.module, options.quantization);
+      this.replaceParameters(options.quantization);
+    }
     this.model.loadStateDict(tensors, options);
+  }
+
+  /**
+   * Quantizes every Linear and Embedding weight in place, lm_head included (round to nearest, no
+   * calibration data; see `quantizeModule`). `save` then writes the quantized folder.
+   */
+  quantize(options: QuantizeOptions): QuantizationConfig {
+    const config = quantizeModule(this.module, options);
+    this.replaceParameters(config);
+    return config;
+  }
+
+  /** Parameters changed identity: graphs and session bindings made before are stale. */
+  private replaceParameters(config: QuantizationConfig): void {
+    this.quantized = config;
+    this.graphs.clear();
+    this.bound = new WeakSet();
   }
 
   /** Trainable scalars (tied parameters counted once). */
@@ -252,11 +282,15 @@ export class CausalLM {
     return this.module.numParameters();
   }
 
-  /** Writes config.json and model.safetensors (float32, the official names), so the official code loads them. */
+  /**
+   * Writes config.json and model.safetensors (float32, the official names), so the official code
+   * loads them; a quantized model writes its codes and float16 scales and a `quantization_config`.
+   */
   async save(dir: string): Promise<void> {
     const { join } = await import("node:path");
     await writeSafetensorsFolder(dir, this.stateDict());
-    await writeFileAtomic(join(dir, "config.json"), `${JSON.stringify(this.config.toJSON(), null, 2)}\n`);
+    const quantization = this.quantized ? { quantization_config: quantizationConfigJSON(this.quantized) } : {};
+    await writeFileAtomic(join(dir, "config.json"), `${JSON.stringify({ ...this.config.toJSON(), ...quantization }, null, 2)}\n`);
   }
 
   private cached(key: string, build: () => Graph): Graph {

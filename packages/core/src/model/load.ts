@@ -1,6 +1,7 @@
 import { FormatError } from "../errors.js";
 import { describeFile, readJsonObject, type FileSource } from "../io/file-source.js";
 import { readWeights } from "../io/weights.js";
+import { parseQuantizationConfig } from "../quant/format.js";
 import { CausalLM, type CausalLMOptions } from "./causal-lm.js";
 import { detectModelFamily, type LoadStateDictOptions } from "./family.js";
 
@@ -31,7 +32,8 @@ export async function loadCausalLM(source: FileSource, options: LoadOptions = {}
     if (e instanceof FormatError) throw new FormatError(`${where}: ${e.message.replace(/^config: /, "")}`);
     throw e;
   }
+  const quantization = json.quantization_config === undefined ? undefined : parseQuantizationConfig(json.quantization_config, where);
   const lm = new CausalLM(family.create(config), options);
-  lm.loadStateDict(await readWeights(source), options);
+  lm.loadStateDict(await readWeights(source), { ...options, quantization });
   return lm;
 }

@@ -1,0 +1,79 @@
+import { DenseSSMError, FormatError } from "../errors.js";
+import { Embedding, Linear } from "../nn/layers.js";
+import type { Module } from "../nn/module.js";
+import { Parameter } from "../nn/parameter.js";
+import { Tensor } from "../tensor/tensor.js";
+import { quantizeWeight, type QuantizedWeight } from "./codec.js";
+import { quantizedLayout, weightQuantization, type QuantizationConfig, type QuantizationSettings, type WeightQuantization } from "./format.js";
+
+// Which modules are quantized is one generic rule, the same for every model family: every Linear
+// and Embedding (lm_head included), and nothing else. Norm weights, biases, Mamba's A_log / D and
+// convolution, the dense-fusion gates' non-Linear parameters stay as they are: they are small, so
+// quantizing them would save almost nothing. A family never branches here; the only exceptions are
+// the modules a user names (`keep`), which config.json records.
+
+type Quantizable = Linear | Embedding;
+
+/** The Linear and Embedding modules of `root` by state_dict prefix: what quantization applies to. */
+export function quantizableModules(root: Module): [string, Quantizable][] {
+  return root.namedModules().filter((e): e is [string, Quantizable] => e[1] instanceof Linear || e[1] instanceof Embedding);
+}
+
+/** [rows, cols] of a quantizable module's weight. */
+function matrixShape(m: Quantizable): [number, number] {
+  return m instanceof Linear ? [m.outFeatures, m.inFeatures] : [m.numEmbeddings, m.embeddingDim];
+}
+
+export interface QuantizeOptions extends QuantizationSettings {
+  /** Modules (state_dict prefixes, e.g. "lm_head") to keep in floating point. */
+  readonly keep?: (name: string) => boolean;
+}
+
+/**
+ * Quantizes every Linear and Embedding of `root` in place by rounding to nearest (no calibration
+ * data), except the modules `keep` names. Weights tied between modules stay tied. Returns what
+ * config.json records as `quantization_config`.
+ */
+export function quantizeModule(root: Module, options: QuantizeOptions): QuantizationConfig {
+  const settings: QuantizationSettings = { bits: options.bits, ...(options.bits === 4 ? { groupSize: options.groupSize } : {}) };
+  const keep = quantizableModules(root)
+    .map(([name]) => name)
+    .filter((name) => options.keep?.(name));
+  const config: QuantizationConfig = { ...settings, keep };
+  if (quantizableModules(root).some(([, m]) => m.quantization)) throw new DenseSSMError("quantizeModule: the model is already quantized");
+  convert(root, config, (m, q) => quantizeWeight(m.weight.value, q));
+  return config;
+}
+
+/**
+ * Gives the modules a quantized folder stores quantized (all but `config.keep`) empty codes and
+ * scales of the right shapes and dtypes, so `loadStateDict` fills them from the file.
+ */
+export function prepareQuantized(root: Module, config: QuantizationConfig, where = "config.json"): void {
+  const known = new Set(quantizableModules(root).map(([name]) => name));
+  const unknown = config.keep.filter((name) => !known.has(name));
+  if (unknown.length) throw new FormatError(`${where}: quantization_config.modules_to_not_convert names ${unknown.map((n) => `"${n}"`).join(", ")}, which this model has no Linear or Embedding for`);
+  convert(root, config, (m, q) => {
+    const layout = quantizedLayout(q, ...matrixShape(m));
+    return { codes: Tensor.zeros(layout.codesShape, layout.codesDType), scale: Tensor.zeros(layout.scaleShape, "float16") };
+  });
+}
+
+/** Swaps each quantized module's float weight for codes and scale parameters; tied weights share them. */
+function convert(root: Module, config: QuantizationConfig, make: (m: Quantizable, q: WeightQuantization) => QuantizedWeight): void {
+  const shared = new Map<Parameter, { codes: Parameter; scale: Parameter }>();
+  for (const [name, m] of quantizableModules(root)) {
+    if (config.keep.includes(name)) continue;
+    const [rows, cols] = matrixShape(m);
+    const q = weightQuantization(config, cols);
+    let quantized = shared.get(m.weight);
+    if (!quantized) {
+      const { codes, scale } = make(m, q);
+      quantized = { codes: new Parameter(codes, { requiresGrad: false, logicalSize: rows * cols }), scale: new Parameter(scale, { requiresGrad: false, logicalSize: 0 }) };
+      shared.set(m.weight, quantized);
+    }
+    m.weight = quantized.codes;
+    m.weight_scale = quantized.scale;
+    m.quantization = q;
+  }
+}
