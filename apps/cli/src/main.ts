@@ -7,6 +7,7 @@ import { registerCompare } from "./commands/compare.js";
 import { registerEval } from "./commands/eval.js";
 import { registerExport } from "./commands/export.js";
 import { registerGenerate } from "./commands/generate.js";
+import { registerQuantize } from "./commands/quantize.js";
 import { registerTokenize } from "./commands/tokenize.js";
 import { registerTrain } from "./commands/train.js";
 import { CliError } from "./errors.js";
@@ -42,6 +43,7 @@ export function createProgram(): Command {
   registerCompare(program);
   registerBench(program);
   registerExport(program);
+  registerQuantize(program);
   registerTokenize(program);
   return program;
 }

@@ -89,9 +89,10 @@ describe("quantized ops", () => {
 });
 
 class Toy extends Module {
-  embed = new Embedding(10, 8, { rng });
-  proj = new Linear(8, 6, { rng });
-  head = new Linear(8, 10, { bias: false, rng });
+  embed = new Embedding(10, 40, { rng });
+  proj = new Linear(40, 6, { rng });
+  narrow = new Linear(8, 4, { bias: false, rng });
+  head = new Linear(40, 10, { bias: false, rng });
   constructor() {
     super();
     this.head.weight = this.embed.weight; // tied, like tie_word_embeddings
@@ -99,22 +100,23 @@ class Toy extends Module {
 }
 
 describe("quantizeModule", () => {
-  it("quantizes every Linear and Embedding, keeps ties, biases and the parameter count", () => {
+  it("quantizes every Linear and Embedding, keeps ties, biases and the parameter count; 4-bit rows shorter than a group stay float", () => {
     const toy = new Toy();
     const count = toy.numParameters();
     const config = quantizeModule(toy, { bits: 4, groupSize: 32, keep: (name) => name === "proj" });
-    expect(config).toEqual({ bits: 4, groupSize: 32, keep: ["proj"] });
+    expect(config).toEqual({ bits: 4, groupSize: 32, keep: ["proj", "narrow"] });
     expect(toy.head.weight).toBe(toy.embed.weight);
     expect(toy.head.weight_scale).toBe(toy.embed.weight_scale);
     expect(toy.proj.quantization).toBeUndefined();
     expect(toy.numParameters()).toBe(count);
     expect([...toy.stateDict()].map(([n, t]) => `${n} ${t.dtype}${JSON.stringify(t.shape)}`)).toEqual([
-      "embed.weight uint8[10,16]",
-      "embed.weight_scale float16[10,1]",
-      "proj.weight float32[6,8]",
+      "embed.weight uint8[10,32]", // 40 columns: groups of 32, the second padded
+      "embed.weight_scale float16[10,2]",
+      "proj.weight float32[6,40]",
       "proj.bias float32[6]",
-      "head.weight uint8[10,16]",
-      "head.weight_scale float16[10,1]",
+      "narrow.weight float32[4,8]",
+      "head.weight uint8[10,32]",
+      "head.weight_scale float16[10,2]",
     ]);
     expect(() => quantizeModule(toy, { bits: 8 })).toThrow(/already quantized/);
   });

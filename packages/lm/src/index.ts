@@ -14,3 +14,4 @@ export { configFor, createModel, type ModelSpec } from "./model-spec.js";
 export { lineChartSvg, lossCurveSvg, type Series } from "./plot.js";
 export { compare, type CompareOptions, type CompareResult, type CompareRow } from "./compare.js";
 export { benchmark, type BenchmarkOptions, type BenchmarkReport } from "./benchmark.js";
+export { quantizeModel, type QuantizeModelOptions, type QuantizeModelReport } from "./quantize.js";
