@@ -29,11 +29,13 @@ export function quantizeWeight(w: Tensor, q: WeightQuantization): QuantizedWeigh
   if (q.bits === 8) {
     const codes = new Int8Array(rows * cols);
     for (let r = 0; r < rows; r++) {
-      const row = values.subarray(r * cols, (r + 1) * cols);
-      const s = checkedScale(maxAbs(row) / 127, r);
+      const start = r * cols;
+      let m = 0;
+      for (let c = start; c < start + cols; c++) m = Math.max(m, Math.abs(values[c]!));
+      const s = checkedScale(m / 127, r);
       scale[r] = s;
       const inv = s === 0 ? 0 : 1 / s;
-      for (let c = 0; c < cols; c++) codes[r * cols + c] = clamp(roundHalfAway(row[c]! * inv), -127, 127);
+      for (let c = start; c < start + cols; c++) codes[c] = Math.max(-127, Math.min(127, roundHalfAway(values[c]! * inv)));
     }
     return { codes: new Tensor(codes, layout.codesShape, "int8"), scale: new Tensor(scale, layout.scaleShape, "float32").to("float16") };
   }
@@ -74,31 +76,28 @@ export function dequantizeWeight(weight: QuantizedWeight, q: WeightQuantization,
   return new Tensor(out, [rows, cols], "float32");
 }
 
-function maxAbs(values: Float32Array): number {
-  let m = 0;
-  for (const v of values) m = Math.max(m, Math.abs(v));
-  return m;
-}
-
 function checkedScale(raw: number, row: number): number {
   const s = toHalf(raw);
   if (!Number.isFinite(s)) throw new DenseSSMError(`quantizeWeight: row ${row} holds a non-finite value or one too large for a float16 scale (${raw * 127})`);
   return s;
 }
 
-const roundHalfAway = (x: number): number => Math.sign(x) * Math.round(Math.abs(x));
-const clamp = (x: number, lo: number, hi: number): number => Math.min(hi, Math.max(lo, x));
+const roundHalfAway = (x: number): number => (x < 0 ? -Math.round(-x) : Math.round(x));
+
+/** The 4-bit code of v under scale 1/inv: round, shift by the zero point 8, clamp to 0..15. */
+const code4 = (v: number, inv: number): number => Math.max(0, Math.min(15, roundHalfAway(v * inv) + 8));
 
 function encodeGroup(group: Float32Array, s: number, out: Uint8Array): void {
   const inv = s === 0 ? 0 : 1 / s;
-  for (let k = 0; k < group.length; k++) out[k] = clamp(roundHalfAway(group[k]! * inv) + 8, 0, 15);
+  for (let k = 0; k < group.length; k++) out[k] = code4(group[k]!, inv);
 }
 
 function groupError(group: Float32Array, s: number): number {
   const inv = s === 0 ? 0 : 1 / s;
   let e = 0;
-  for (const v of group) {
-    const d = v - (clamp(roundHalfAway(v * inv) + 8, 0, 15) - 8) * s;
+  for (let k = 0; k < group.length; k++) {
+    const v = group[k]!;
+    const d = v - (code4(v, inv) - 8) * s;
     e += d * d;
   }
   return e;
@@ -107,7 +106,7 @@ function groupError(group: Float32Array, s: number): number {
 /** Candidate scales m / (-8 + k/4), k = 0..8 (float16-rounded); the one with the least squared error. */
 function bestGroupScale(group: Float32Array, row: number): number {
   let m = 0;
-  for (const v of group) if (Math.abs(v) > Math.abs(m)) m = v;
+  for (let k = 0; k < group.length; k++) if (Math.abs(group[k]!) > Math.abs(m)) m = group[k]!;
   if (m === 0) return 0;
   let best = checkedScale(m / -8, row);
   let bestError = groupError(group, best);
