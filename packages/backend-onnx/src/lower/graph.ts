@@ -137,8 +137,12 @@ export function lowerGraph(graph: Graph, options: LowerOptions = {}): LoweredMod
     return { name: o.name, onnxName, dtype: node.dtype, shape: node.shape };
   });
 
+  // A baked parameter that only a rule's own initializers replace (quantized codes in MatMulNBits'
+  // form) would otherwise ship twice in an exported file.
+  const used = new Set(g.nodes.flatMap((n) => n.inputs));
+  const graphDef = g.build(options.graphName ?? "densessm");
   return {
-    model: { graph: g.build(options.graphName ?? "densessm"), opsets: { "": OPSET, "com.microsoft": 1 } },
+    model: { graph: { ...graphDef, initializers: graphDef.initializers.filter((t) => used.has(t.name)) }, opsets: { "": OPSET, "com.microsoft": 1 } },
     inputs,
     outputs,
     indexChecks,
