@@ -4,10 +4,12 @@ import { TokenizerFormatError } from "@densessm/tokenizer";
 import { forward, formatForward } from "./commands/forward.js";
 import { registerBench } from "./commands/bench.js";
 import { registerCompare } from "./commands/compare.js";
+import { registerConvert } from "./commands/convert.js";
 import { registerEval } from "./commands/eval.js";
 import { registerExport } from "./commands/export.js";
 import { registerGenerate } from "./commands/generate.js";
 import { registerQuantize } from "./commands/quantize.js";
+import { registerServe } from "./commands/serve.js";
 import { registerTokenize } from "./commands/tokenize.js";
 import { registerTrain } from "./commands/train.js";
 import { CliError } from "./errors.js";
@@ -31,9 +33,10 @@ export function createProgram(): Command {
     .option("--backend <name>", "backend to run on (default: best available)")
     .option("--out <file>", "write {\"logits\": [batch][position][vocab]} here")
     .option("--reference <file>", "JSON with reference logits to report the max abs error against")
+    .option("--allow-nonfinite", "load weights holding NaN/Inf instead of refusing them")
     .option("--json", "print a machine-readable summary")
-    .action(async (opts: { model: string; ids: string; mode: "parallel" | "recurrent" | "chunkwise"; backend?: string; out?: string; reference?: string; json?: boolean }) => {
-      const result = await forward(opts);
+    .action(async (opts: { model: string; ids: string; mode: "parallel" | "recurrent" | "chunkwise"; backend?: string; out?: string; reference?: string; allowNonfinite?: boolean; json?: boolean }) => {
+      const result = await forward({ ...opts, allowNonFinite: opts.allowNonfinite });
       print(Boolean(opts.json), result, () => formatForward(result));
     });
 
@@ -43,8 +46,10 @@ export function createProgram(): Command {
   registerCompare(program);
   registerBench(program);
   registerExport(program);
+  registerConvert(program);
   registerQuantize(program);
   registerTokenize(program);
+  registerServe(program);
   return program;
 }
 

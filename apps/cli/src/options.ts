@@ -33,3 +33,10 @@ export const fraction = (value: string): number => {
 };
 
 export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+/** A seed: an integer in [0, 2^32), the generators' state (larger values would wrap silently). */
+export const seed = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new InvalidArgumentError("expected an integer from 0 to 4294967295");
+  return n;
+};

@@ -1,4 +1,4 @@
-import type { TrainEvent } from "@densessm/lm";
+import type { LoadProgress, TrainEvent } from "@densessm/lm";
 
 const fmtTime = (s: number) => (s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, "0")}s` : `${Math.round(s)}s`);
 
@@ -36,5 +36,19 @@ export function progressPrinter(stream: NodeJS.WriteStream = process.stderr): (e
         line(`step ${e.step}: checkpoint ${e.dir}`);
         break;
     }
+  };
+}
+
+/** Prints download progress of a model's files to stderr (about every 10%, and at the end). */
+export function downloadProgress(stream: NodeJS.WriteStream = process.stderr): (event: LoadProgress) => void {
+  const shown = new Map<string, number>();
+  return (e) => {
+    if (e.status !== "progress" || e.total === undefined || e.total === 0) return;
+    const percent = Math.floor((100 * e.loaded) / e.total);
+    const last = shown.get(e.file);
+    if (last !== undefined && percent < 100 && percent - last < 10) return;
+    if (last === 100) return;
+    shown.set(e.file, percent);
+    stream.write(`downloading ${e.file} ${percent}% (${(e.loaded / 2 ** 20).toFixed(1)} of ${(e.total / 2 ** 20).toFixed(1)} MiB)\n`);
   };
 }

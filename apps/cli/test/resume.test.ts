@@ -43,6 +43,15 @@ async function losses(run: string): Promise<number[]> {
   return state.history.map((h) => h.loss);
 }
 
+/** metrics.jsonl without what depends on timing. */
+async function metrics(run: string): Promise<unknown[]> {
+  const lines = (await readFile(join(run, "metrics.jsonl"), "utf8")).trim().split("\n");
+  return lines.map((l) => {
+    const { tokensPerSecond: _, ...rest } = JSON.parse(l) as Record<string, number>;
+    return rest;
+  });
+}
+
 async function quiet<T>(fn: () => Promise<T>): Promise<T> {
   const log = console.log;
   console.log = () => {};
@@ -79,6 +88,8 @@ describe("train --resume after kill -9", () => {
     expect(await quiet(() => main(["node", "densessm", "train", "--resume", killed, "--json"]))).toBe(0);
     const after = await losses(killed);
     expect(after).toEqual(expected); // bit-identical losses, the resumed steps included
+    // metrics.jsonl of the resumed run reads like the uninterrupted run's (timings aside).
+    expect(await metrics(killed)).toEqual(await metrics(whole));
   });
 
   it("refuses to resume a folder that is not a run, naming the problem", async () => {

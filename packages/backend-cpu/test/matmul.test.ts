@@ -126,6 +126,15 @@ describe("matmul kernel", () => {
         expect(data.subarray(t * m * n, (t + 1) * m * n)).toEqual(expected);
       }
   });
+
+  it("runs x [B, 1, K] @ W (a decoding step of B sequences) as one product of B rows, with each row's own bits", async () => {
+    const [b, k, n] = [64, 40, 24];
+    const g = trace(({ x, w }) => ({ y: ops.matmul(x!, w!) }), { inputs: { x: { shape: [b, 1, k] }, w: { shape: [k, n] } } });
+    const xs = random(b * k, 31), ws = random(k * n, 32);
+    const y = (await new Session(new CpuBackend()).run(g, { x: Tensor.float32(xs, [b, 1, k]), w: Tensor.float32(ws, [k, n]) })).y!;
+    expect(y.shape).toEqual([b, 1, n]);
+    expect(y.data).toEqual(referenceF32(xs, ws, b, n, k));
+  });
 });
 
 describe("foldTransposes", () => {

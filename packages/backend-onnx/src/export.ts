@@ -46,16 +46,15 @@ const TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tok
  * math stays in one place (its `positions.values`), with the same float32 values as our runtime.
  */
 function positionLookups(lm: CausalLM, len: number, maxPositions: number): Record<string, (g: OnnxGraphBuilder) => string> {
-  const tables = lm.positionFeeds(0, maxPositions);
-  const memo = new WeakMap<OnnxGraphBuilder, string>();
+  const tables = lm.model.positions?.values(0, maxPositions) ?? {};
+  const declared = new WeakSet<OnnxGraphBuilder>();
+  // Gathering [P, ...row] tables by position_ids [1, len] gives the chunk graph's [1, len, ...row] feeds.
   const positions = (g: OnnxGraphBuilder) => {
-    let flat = memo.get(g);
-    if (!flat) {
+    if (!declared.has(g)) {
       g.inputs.push({ name: "position_ids", dtype: "int64", dims: [1, len] });
-      flat = g.op("Reshape", ["position_ids", g.int64s([len])]);
-      memo.set(g, flat);
+      declared.add(g);
     }
-    return flat;
+    return "position_ids";
   };
   return Object.fromEntries(
     Object.entries(tables).map(([name, table]) => [name, (g: OnnxGraphBuilder) => g.op("Gather", [g.rawConstant("float32", table.shape, bytesOf(table.toFloat32()), `position_table.${name}`), positions(g)], { axis: attr.int(0) })]),

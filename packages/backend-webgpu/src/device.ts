@@ -14,6 +14,27 @@ let nodeGpu: Promise<GPU | undefined> | undefined;
 
 const isNode = (): boolean => typeof process !== "undefined" && typeof process.versions?.node === "string";
 
+/** Where the dynamic linker looks for libraries, besides its cache. */
+function linkerDirs(): string[] {
+  const multiarch = process.arch === "arm64" ? "aarch64-linux-gnu" : "x86_64-linux-gnu";
+  return [...(process.env.LD_LIBRARY_PATH ?? "").split(":").filter(Boolean), `/usr/lib/${multiarch}`, `/lib/${multiarch}`, "/usr/lib64", "/lib64", "/usr/lib", "/lib", "/usr/local/lib"];
+}
+
+/**
+ * Whether the Vulkan loader Dawn opens on Linux (libvulkan.so.1) can be found where the dynamic
+ * linker looks: LD_LIBRARY_PATH, the usual library folders, and ld.so's cache. Without it Dawn has
+ * no adapter to offer and prints a warning with a C++ source path, so it is not loaded at all.
+ */
+export async function hasVulkanLoader(dirs = linkerDirs(), cache = "/etc/ld.so.cache"): Promise<boolean> {
+  const { existsSync, readFileSync } = await import("node:fs");
+  if (dirs.some((d) => existsSync(`${d}/libvulkan.so.1`))) return true;
+  try {
+    return readFileSync(cache).includes("libvulkan.so.1");
+  } catch {
+    return false;
+  }
+}
+
 /**
  * The WebGPU entry point: `navigator.gpu` in browsers (and in Deno or Node builds that have one),
  * otherwise the `webgpu` npm package (Dawn) in Node. Undefined when neither exists.
@@ -23,6 +44,9 @@ export async function gpuEntry(): Promise<GPU | undefined> {
   if (nav?.gpu) return nav.gpu;
   if (!isNode()) return undefined;
   nodeGpu ??= (async () => {
+    // Dawn is loaded here, on the first request for an adapter, never when this package is
+    // imported: commands that use no GPU (tokenize, train on cpu) never load it.
+    if (process.platform === "linux" && !(await hasVulkanLoader())) return undefined;
     // The Vulkan loader reads this when Dawn first loads it, so it must be set before `create`.
     // Node built-ins are imported here, not at the top, so the browser build never references them.
     const { existsSync } = await import("node:fs");
@@ -87,7 +111,7 @@ export async function acquireDevice(): Promise<AcquiredDevice> {
   const adapter = await requestAdapter();
   if (!adapter) {
     const hint = isNode()
-      ? `no WebGPU adapter was found. On Linux without a GPU, install Debian's chromium (SwiftShader at ${SWIFTSHADER_ICD}) and libvulkan1, or set VK_ICD_FILENAMES to a Vulkan driver's ICD file`
+      ? `no WebGPU adapter was found. On Linux, Dawn needs the Vulkan loader (Debian's libvulkan1) and a driver: without a GPU, install Debian's chromium (SwiftShader at ${SWIFTSHADER_ICD}), or set VK_ICD_FILENAMES to a Vulkan driver's ICD file`
       : "navigator.gpu.requestAdapter() returned null: this browser or machine has WebGPU disabled";
     throw new BackendError(`webgpu: ${hint}`);
   }

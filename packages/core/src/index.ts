@@ -40,10 +40,15 @@ export { getBackend, listBackends, registerBackend, unregisterBackend, type Back
 export { Session, type Feed, type ParameterSource } from "./runtime/session.js";
 export { Rng, defaultRng, manualSeed } from "./runtime/rng.js";
 
-export { parseSafetensors, serializeSafetensors, type SafetensorsFile } from "./io/safetensors.js";
-export { readSafetensors, readSafetensorsFolder, writeFileAtomic, writeSafetensors, writeSafetensorsFolder } from "./io/files.js";
+export { MAX_SAFETENSORS_HEADER, parseSafetensors, parseSafetensorsHeader, safetensorsHeader, serializeSafetensors, type SafetensorsEntry, type SafetensorsFile, type SafetensorsHeader } from "./io/safetensors.js";
+export { readSafetensors, readSafetensorsFolder, writeFileAtomic, writeFileAtomicStream, writeSafetensors, writeSafetensorsFolder, writeTorchCheckpoint } from "./io/files.js";
+export { pendingTensors, type PendingTensor } from "./io/tensor-stream.js";
+export { writeTorchCheckpointTo, type ByteSink } from "./io/torch/write.js";
 export { blobSource, describeFile, folderSource, readJsonObject, readText, urlSource, type FileProgress, type FileSource, type FileSourceOptions, type NamedBlob, type UrlSourceOptions } from "./io/file-source.js";
-export { readWeights, SAFETENSORS, SAFETENSORS_INDEX } from "./io/weights.js";
+export { checkFinite, openCheckpoint, PYTORCH_BIN, PYTORCH_BIN_INDEX, readWeights, SAFETENSORS, SAFETENSORS_INDEX, WEIGHT_FILES, type Checkpoint, type ReadWeightsOptions, type WeightHeader } from "./io/weights.js";
+export { bytesFile, openFile, type RandomAccessFile } from "./io/random-access.js";
+export { DEFAULT_HUB_URL, hubSettings, hubSource, isHubName, type CacheStorageLike, type HubOptions } from "./io/hub.js";
+export { ALLOWED_GLOBALS, openTorchCheckpoint, type TorchCheckpoint, type TorchTensor } from "./io/torch/checkpoint.js";
 
 export { DEQUANTIZE, QUANTIZED_MATMUL, type QuantAttrs } from "./quant/ops.js";
 export { dequantizeWeight, quantizeWeight, type QuantizedWeight } from "./quant/codec.js";
@@ -65,7 +70,7 @@ export { prepareQuantized, quantizableModules, quantizeModule, type QuantizeOpti
 
 export { Module } from "./nn/module.js";
 export { Parameter } from "./nn/parameter.js";
-export { init } from "./nn/init.js";
+export { init, withoutInitialization } from "./nn/init.js";
 export { DROPOUT_SEED_INPUT, Dropout, Embedding, LayerNorm, Linear, RMSNorm } from "./nn/layers.js";
 
 export { AdamW, type AdamWOptions, type AdamWState } from "./optim/adamw.js";
@@ -77,6 +82,7 @@ export { conformanceOps, conformanceSuite } from "./conformance/suite.js";
 export { ConformanceError, opConformanceCases, type ConformanceCase, type OpConformanceSpec } from "./conformance/op-cases.js";
 export type { Ref as ReferenceTensor } from "./conformance/reference.js";
 export {
+  createFamilyModel,
   detectModelFamily,
   getModelFamily,
   isPreset,
@@ -98,7 +104,10 @@ export {
 } from "./model/family.js";
 export { CausalLM, shiftedLoss, type CausalLMOptions, type ForwardMode } from "./model/causal-lm.js";
 export { loadCausalLM, readModelConfig, type LoadOptions } from "./model/load.js";
-export { GraphDecoder, type Decoder, type GraphDecoderOptions, type TokenDraw } from "./model/decoder.js";
+export { GraphDecoder, type Decoder, type DecoderSetup, type GraphDecoderOptions, type TokenDraw } from "./model/decoder.js";
+export { DecoderSnapshot } from "./model/snapshot.js";
+export { BatchDecoder, BatchStream, MAX_TOP_LOGPROBS, type BatchDecoderOptions, type DrawnToken, type StreamSettings } from "./model/batch-decoder.js";
+export type { DrawSettings } from "./model/draw.js";
 export { checkTokenIds, TokenIdError } from "./model/token-ids.js";
 export { pastName, presentName } from "./model/state-names.js";
 export { concatPositions, lastPosition } from "./model/logits.js";

@@ -75,6 +75,44 @@ describe("safetensors", () => {
     index.weight_map.ghost = files[0]!;
     await writeFile(join(dir, "model.safetensors.index.json"), JSON.stringify(index));
     await expect(readSafetensorsFolder(dir)).rejects.toThrow(/weight_map but absent from their shard: ghost/);
-    await expect(readSafetensorsFolder(join(dir, "nope"))).rejects.toThrow(/no model.safetensors/);
+    await expect(readSafetensorsFolder(join(dir, "nope"))).rejects.toThrow(/no weights \(looked for model\.safetensors\.index\.json, model\.safetensors, /);
+  });
+
+  it("validates the whole header before copying anything: 200 names on one 4 MB range cost nothing", () => {
+    const data = new Uint8Array(4 * 1024 * 1024);
+    const header: Record<string, unknown> = {};
+    for (let i = 0; i < 200; i++) header[`t${i}`] = { dtype: "F32", shape: [1024 * 1024], data_offsets: [0, data.length] };
+    const bytes = file(header, data);
+    const before = process.memoryUsage().arrayBuffers;
+    expect(() => parseSafetensors(bytes, "many.safetensors")).toThrow(/many\.safetensors: tensors "t\d+" and "t\d+" overlap/);
+    // Nothing was copied before the overlap was found (one copy would already be 4 MB).
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(4 * 1024 * 1024);
+  });
+
+  it("finds an overlap that a zero-length tensor between the two would hide", () => {
+    const data = new Uint8Array(16);
+    const header = {
+      a: { dtype: "F32", shape: [3], data_offsets: [0, 12] },
+      z: { dtype: "F32", shape: [0], data_offsets: [6, 6] },
+      b: { dtype: "F32", shape: [2], data_offsets: [8, 16] },
+    };
+    expect(() => parseSafetensors(file(header, data), "hidden.safetensors")).toThrow(/tensors "a" and "b" overlap/);
+    const outside = { a: { dtype: "F32", shape: [0], data_offsets: [20, 20] } };
+    expect(() => parseSafetensors(file(outside, data), "zero.safetensors")).toThrow(/tensor "a" data \[20, 20\) lies outside the 16 data bytes/);
+  });
+
+  it("refuses metadata that is not a map of strings (10,000-deep nesting included) in one line", () => {
+    const deep = `{"__metadata__":{"k":${"[".repeat(10_000)}${"]".repeat(10_000)}}}`;
+    const json = new TextEncoder().encode(deep);
+    const f = new Uint8Array(8 + json.length);
+    new DataView(f.buffer).setBigUint64(0, BigInt(json.length), true);
+    f.set(json, 8);
+    expect(() => parseSafetensors(f, "deep.safetensors")).toThrow(/^deep\.safetensors: __metadata__ "k" must be a string, got an array$/);
+  });
+
+  it("says when a header is over the 100 MiB cap, rather than that it does not fit", () => {
+    const f = file({});
+    new DataView(f.buffer).setBigUint64(0, 200n * 1024n * 1024n, true);
+    expect(() => parseSafetensors(f, "huge.safetensors")).toThrow(/huge\.safetensors: header length 209715200 is over the 104857600-byte limit/);
   });
 });

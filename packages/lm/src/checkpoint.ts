@@ -66,23 +66,73 @@ export async function writeCheckpoint(runDir: string, parts: { lm: CausalLM; tok
   return final;
 }
 
+/** The step folder latest.json names (undefined when there is no latest.json); corrupt is an error naming it. */
+async function latestCheckpoint(runDir: string): Promise<string | undefined> {
+  const { readFile } = await import("node:fs/promises");
+  const { join } = await import("node:path");
+  const file = join(runDir, LATEST);
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw new FormatError(`${file}: cannot read (${(e as Error).message})`);
+  }
+  let pointer: unknown;
+  try {
+    pointer = JSON.parse(text);
+  } catch (e) {
+    throw new FormatError(`${file} is corrupt: ${(e as Error).message}`);
+  }
+  const checkpoint = pointer !== null && typeof pointer === "object" ? (pointer as { checkpoint?: unknown }).checkpoint : undefined;
+  if (typeof checkpoint !== "string" || !/^step-\d+$/.test(checkpoint)) throw new FormatError(`${file} is corrupt: expected {"step": N, "checkpoint": "step-NNNNNN"}, got ${text.slice(0, 80)}`);
+  return checkpoint;
+}
+
+/** What a complete step folder holds; one missing some was cut short while being written or deleted. */
+const CHECKPOINT_FILES = ["config.json", "model.safetensors", OPTIMIZER, TRAINING_STATE];
+
+/**
+ * Removes what interrupted checkpoint writes leave in a run folder: `step-N.tmp-PID/` folders,
+ * step folders missing a file (a deletion cut short) and temporary files of atomic writes. The
+ * checkpoint latest.json names is never touched. Returns what was removed.
+ */
+export async function cleanRunFolder(runDir: string): Promise<string[]> {
+  const { readdir, rm, access } = await import("node:fs/promises");
+  const { join } = await import("node:path");
+  let entries: string[];
+  try {
+    entries = await readdir(runDir);
+  } catch {
+    return [];
+  }
+  const latest = await latestCheckpoint(runDir);
+  const removed: string[] = [];
+  for (const name of entries) {
+    if (name === latest) continue;
+    let stale = /^step-\d+\.tmp-\d+$/.test(name) || /\.\d+\.\d+\.tmp$/.test(name);
+    if (!stale && /^step-\d+$/.test(name)) {
+      for (const f of CHECKPOINT_FILES) if (!(await access(join(runDir, name, f)).then(() => true, () => false))) stale = true;
+    }
+    if (!stale) continue;
+    await rm(join(runDir, name), { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
 /**
  * The model folder a path stands for: a run folder (its latest checkpoint) or a model folder.
  * A run folder whose latest.json points nowhere is reported as corrupt, naming the file.
  */
 export async function resolveModelDir(path: string): Promise<string> {
-  const { readFile, access } = await import("node:fs/promises");
+  const { access } = await import("node:fs/promises");
   const { join } = await import("node:path");
   const exists = (p: string) => access(p).then(() => true, () => false);
   if (await exists(join(path, LATEST))) {
-    let pointer: { checkpoint?: unknown };
-    try {
-      pointer = JSON.parse(await readFile(join(path, LATEST), "utf8")) as { checkpoint?: unknown };
-    } catch (e) {
-      throw new FormatError(`${join(path, LATEST)} is corrupt: ${(e as Error).message}`);
-    }
-    const dir = join(path, String(pointer.checkpoint));
-    if (typeof pointer.checkpoint !== "string" || !(await exists(join(dir, "config.json")))) throw new FormatError(`${join(path, LATEST)} points to ${String(pointer.checkpoint)}, which is not a complete checkpoint`);
+    const checkpoint = await latestCheckpoint(path);
+    const dir = join(path, checkpoint ?? "");
+    if (checkpoint === undefined || !(await exists(join(dir, "config.json")))) throw new FormatError(`${join(path, LATEST)} points to ${String(checkpoint)}, which is not a complete checkpoint`);
     return dir;
   }
   if (await exists(join(path, "config.json"))) return path;
@@ -100,7 +150,7 @@ export async function readTrainingState(checkpointDir: string): Promise<{ state:
   } catch (e) {
     throw new FormatError(`${file}: cannot read the training state (${(e as NodeJS.ErrnoException).code === "ENOENT" ? "missing: this folder holds a model, not a resumable run" : (e as Error).message})`);
   }
-  if (state.format !== "densessm-training-state" || state.version !== 1 || !Number.isInteger(state.step)) throw new FormatError(`${file}: not a DenseSSM.js training state`);
+  if (state === null || typeof state !== "object" || state.format !== "densessm-training-state" || state.version !== 1 || !Number.isInteger(state.step)) throw new FormatError(`${file}: not a DenseSSM.js training state`);
   const { tensors, metadata } = await readSafetensors(join(checkpointDir, OPTIMIZER));
   const moments = new Map<string, { m: Tensor; v: Tensor }>();
   for (const [name, m] of tensors) {

@@ -1,5 +1,7 @@
-import { DenseSSMError, Rng, type CausalLM, type Session, type TokenDraw } from "@densessm/core";
-import { DecodeStream, type Tokenizer } from "@densessm/tokenizer";
+import { DenseSSMError, Rng, type CausalLM, type Decoder, type Session, type TokenDraw } from "@densessm/core";
+import type { Tokenizer } from "@densessm/tokenizer";
+import { checkSeed } from "./seed.js";
+import { TextStream } from "./text-stream.js";
 
 export interface GenerateOptions {
   /** Tokens to generate per prompt (default 64). */
@@ -36,6 +38,7 @@ export async function* generateTokens(lm: CausalLM, session: Session, prompts: r
   const maxNew = options.maxNewTokens ?? 64;
   if (!Number.isInteger(maxNew) || maxNew < 0) throw new DenseSSMError(`maxNewTokens must be a non-negative integer, got ${maxNew}`);
   if (prompts.length === 0 || prompts.some((p) => p.length === 0)) throw new DenseSSMError("generate: every prompt needs at least one token (add a BOS token for empty text)");
+  if (options.seed !== undefined) checkSeed(options.seed, "seed");
   const rng = new Rng(options.seed ?? 0);
   const draw = (): TokenDraw => ({
     temperature: options.temperature ?? 0,
@@ -52,6 +55,7 @@ export async function* generateTokens(lm: CausalLM, session: Session, prompts: r
   options.signal?.throwIfAborted();
   const decoder = await lm.startDecoding(session, prompts.map((p) => p.slice(0, shortest)));
   try {
+    await checkFiniteLogits(decoder);
     let drawn = await decoder.sample(draw());
     while (!done.every(Boolean)) {
       options.signal?.throwIfAborted();
@@ -77,6 +81,21 @@ export async function* generateTokens(lm: CausalLM, session: Session, prompts: r
   }
 }
 
+/**
+ * Non-finite logits after the prompt mean broken weights (or an overflow): every draw from them
+ * would be token 0 and the text silently empty, so they are an error naming the row.
+ */
+async function checkFiniteLogits(decoder: Decoder): Promise<void> {
+  const logits = await decoder.logits();
+  const [rows, vocab] = logits.shape as [number, number];
+  const values = logits.toFloat32();
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < vocab; j++) {
+      if (!Number.isFinite(values[r * vocab + j]!)) throw new DenseSSMError(`generate: the model's logits for prompt ${r} are not finite (${values[r * vocab + j]} at token ${j}); its weights hold NaN/Inf or overflow`);
+    }
+  }
+}
+
 export interface TextPiece {
   /** Which prompt this piece continues. */
   index: number;
@@ -88,40 +107,14 @@ export interface TextPiece {
  * tokens split across steps never print garbage) and never include a stop string or what follows.
  */
 export async function* generateText(lm: CausalLM, tokenizer: Tokenizer, session: Session, prompts: readonly string[], options: GenerateOptions = {}): AsyncGenerator<TextPiece> {
-  const stops = (options.stop ?? []).filter((s) => s.length > 0);
-  const holdBack = Math.max(0, ...stops.map((s) => s.length - 1));
   const ids = prompts.map((p) => tokenizer.encode(p));
-  // Each stream first swallows its prompt, so the continuation decodes in context (SentencePiece
-  // would otherwise drop the leading space of the first generated word).
-  const streams = ids.map((prompt) => {
-    const stream = new DecodeStream(tokenizer, { skipSpecialTokens: true });
-    stream.pushMany(prompt);
-    return stream;
-  });
-  const pending = prompts.map(() => "");
-  const stopped = prompts.map(() => false);
+  const streams = ids.map((prompt) => new TextStream(tokenizer, prompt, options.stop));
   for await (const { row, token } of generateTokens(lm, session, ids, { ...options, vocabSize: tokenizer.vocabSize, eosTokenId: tokenizer.eosTokenId })) {
-    if (stopped[row]) continue;
-    pending[row] += streams[row]!.push(token);
-    const text = pending[row]!;
-    const hit = stops.map((s) => text.indexOf(s)).filter((i) => i >= 0);
-    if (hit.length) {
-      stopped[row] = true;
-      const cut = text.slice(0, Math.min(...hit));
-      pending[row] = "";
-      if (cut) yield { index: row, text: cut };
-      continue;
-    }
-    // Keep back what could still turn out to be the start of a stop string.
-    const safe = text.length - holdBack;
-    if (safe > 0) {
-      pending[row] = text.slice(safe);
-      yield { index: row, text: text.slice(0, safe) };
-    }
+    const text = streams[row]!.push(token);
+    if (text) yield { index: row, text };
   }
   for (const [row, stream] of streams.entries()) {
-    if (stopped[row]) continue;
-    const rest = pending[row]! + stream.flush();
+    const rest = stream.flush();
     if (rest) yield { index: row, text: rest };
   }
 }

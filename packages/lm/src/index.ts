@@ -4,11 +4,14 @@
 import "./families.js";
 
 export { LanguageModel, type FromPretrainedOptions, type LoadProgress } from "./language-model.js";
+export { convertModel, TOKENIZER_FILES, type ConvertOptions, type ConvertResult } from "./convert.js";
 export { loadPretrained, resolveSource, type ModelSource, type PretrainedModel, type PretrainedOptions } from "./pretrained.js";
 export { generateText, generateTokens, type GenerateOptions, type GeneratedToken, type TextPiece } from "./generate.js";
+export { TextStream } from "./text-stream.js";
 export { evaluatePerplexity, type PerplexityOptions, type PerplexityReport } from "./evaluate.js";
-export { train, validationLoss, type TrainEvent, type TrainOptions, type TrainResult } from "./train.js";
-export { LATEST, TRAINING_STATE, readTrainingState, resolveModelDir, writeCheckpoint, type EvaluationEntry, type HistoryEntry, type TrainingState } from "./checkpoint.js";
+export { checkSeed } from "./seed.js";
+export { METRICS, train, validationLoss, type TrainEvent, type TrainOptions, type TrainResult } from "./train.js";
+export { cleanRunFolder, LATEST, TRAINING_STATE, readTrainingState, resolveModelDir, writeCheckpoint, type EvaluationEntry, type HistoryEntry, type TrainingState } from "./checkpoint.js";
 export { BatchSampler, evaluationBatches, readCorpus, splitTokens } from "./data.js";
 export { configFor, createModel, type ModelSpec } from "./model-spec.js";
 export { lineChartSvg, lossCurveSvg, type Series } from "./plot.js";

@@ -1,14 +1,15 @@
-import { blobSource, CausalLM, DenseSSMError, folderSource, urlSource, type FileProgress, type FileSource, type LoadOptions, type NamedBlob } from "@densessm/core";
+import { blobSource, CausalLM, DenseSSMError, folderSource, hubSource, isHubName, urlSource, type FileProgress, type FileSource, type HubOptions, type LoadOptions, type NamedBlob } from "@densessm/core";
 import { tokenizerFromFiles, type Tokenizer } from "@densessm/tokenizer";
 import { resolveModelDir } from "./checkpoint.js";
 
 /**
- * Where a pretrained model comes from: a folder or training run on disk (Node), an http(s) URL of a
- * folder, files a user picked (a browser FileList), or any FileSource.
+ * Where a pretrained model comes from: a folder or training run on disk (Node), a model name on a
+ * hub ("org/name", downloaded once into a cache), an http(s) URL of a folder, files a user picked
+ * (a browser FileList), or any FileSource.
  */
 export type ModelSource = string | URL | FileSource | Iterable<NamedBlob>;
 
-export interface PretrainedOptions extends LoadOptions {
+export interface PretrainedOptions extends LoadOptions, Pick<HubOptions, "hubUrl" | "revision" | "cacheDir" | "offline" | "cacheStorage"> {
   /** Called as each file is read or downloaded. */
   onProgress?: (event: FileProgress) => void;
   signal?: AbortSignal;
@@ -25,6 +26,8 @@ export interface PretrainedModel {
 /** The FileSource a ModelSource stands for (a run folder stands for its latest checkpoint). */
 export async function resolveSource(source: ModelSource, options: Omit<PretrainedOptions, keyof LoadOptions> = {}): Promise<FileSource> {
   if (source instanceof URL || (typeof source === "string" && /^https?:\/\//i.test(source))) return urlSource(String(source), options);
+  // "org/name" is a hub model unless such a folder exists here (a local folder always wins).
+  if (typeof source === "string" && isHubName(source) && !(await isLocalPath(source))) return hubSource(source, options);
   if (typeof source === "string") return folderSource(await resolveModelDir(source), options);
   if (isFileSource(source)) return source;
   return blobSource(source);
@@ -51,6 +54,12 @@ export function assertVocabularyFits(lm: CausalLM, tokenizerSize: number, where:
   if (tokenizerSize > lm.vocabSize) {
     throw new DenseSSMError(`${where}: the tokenizer has ${tokenizerSize} tokens but the model's vocabulary is ${lm.vocabSize}; they do not belong together`);
   }
+}
+
+async function isLocalPath(path: string): Promise<boolean> {
+  if (typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node !== "string") return false;
+  const { access } = await import("node:fs/promises");
+  return access(path).then(() => true, () => false);
 }
 
 function isFileSource(source: object): source is FileSource {

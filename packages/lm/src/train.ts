@@ -13,9 +13,10 @@ import {
   writeFileAtomic,
 } from "@densessm/core";
 import { fromPretrained as loadTokenizer, loadTokenizer as loadTokenizerFile, trainTokenizer, type Tokenizer } from "@densessm/tokenizer";
-import { readTrainingState, resolveModelDir, writeCheckpoint, type EvaluationEntry, type HistoryEntry, type TrainingState } from "./checkpoint.js";
+import { cleanRunFolder, readTrainingState, resolveModelDir, writeCheckpoint, type EvaluationEntry, type HistoryEntry, type TrainingState } from "./checkpoint.js";
 import { BatchSampler, evaluationBatches, readCorpus, splitTokens } from "./data.js";
 import { createModel, type ModelSpec } from "./model-spec.js";
+import { checkSeed } from "./seed.js";
 import { lossCurveSvg } from "./plot.js";
 import { assertVocabularyFits } from "./pretrained.js";
 
@@ -114,6 +115,7 @@ function resolved(o: TrainOptions) {
   const positive = ["batchSize", "seqLen", "steps", "gradAccum", "evalEvery", "evalBatches", "checkpointEvery", "keepCheckpoints", "vocabSize"] as const;
   for (const k of positive) if (!Number.isInteger(r[k]) || r[k] <= 0) throw new DenseSSMError(`train: ${k} must be a positive integer, got ${r[k]}`);
   if (!(r.lr > 0)) throw new DenseSSMError(`train: lr must be positive, got ${r.lr}`);
+  checkSeed(r.seed, "train: seed");
   if (r.seqLen < 2) throw new DenseSSMError("train: seqLen must be at least 2 (the loss predicts the next token)");
   return r;
 }
@@ -141,12 +143,14 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   let state: TrainingState | undefined;
   let optimizerState;
 
+  await cleanRunFolder(options.out);
   if (options.resume) {
     const dir = await resolveModelDir(options.out);
     ({ state, optimizer: optimizerState } = await readTrainingState(dir));
     const saved = state.options as unknown as TrainOptions;
-    run = resolved({ ...saved, steps: options.steps ?? saved.steps, backend: options.backend ?? saved.backend });
-    if (options.tokenizer && options.tokenizer !== run.tokenizer) throw new DenseSSMError(`--tokenizer ${options.tokenizer} differs from the run's (${String(run.tokenizer ?? "trained on the corpus")}): a resumed run keeps its tokenizer`);
+    refuseChanges(options, saved);
+    const changed = Object.fromEntries(RESUMABLE.filter((k) => options[k] !== undefined).map((k) => [k, options[k]]));
+    run = resolved({ ...saved, ...changed, backend: options.backend ?? saved.backend });
     lm = await CausalLM.fromPretrained(dir);
     tokenizer = await loadTokenizer(dir);
   } else {
@@ -206,11 +210,13 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     const loss = await validationLoss(lm, session, validation);
     const entry = { step, loss, perplexity: Math.exp(loss) };
     if (evaluations.at(-1)?.step !== step) evaluations.push(entry);
+    await metrics({ step, validationLoss: loss, validationPerplexity: entry.perplexity });
     emit({ type: "eval", ...entry });
     return entry;
   };
 
   if (!state) await rm(join(options.out, "latest.json"), { force: true });
+  const metrics = await metricsLog(join(options.out, METRICS), step);
   const deadline = performance.now() + (options.timeLimitSeconds ?? Infinity) * 1000;
   let stoppedEarly = false;
   while (step < run.steps) {
@@ -242,6 +248,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     const batchTokens = run.batchSize * run.seqLen * run.gradAccum;
     tokensSeen += batchTokens;
     history.push({ step, loss, lr, tokensPerSecond: batchTokens / seconds });
+    await metrics({ step, loss, lr, tokensPerSecond: batchTokens / seconds, tokensSeen });
     const recent = history.slice(-10);
     const secondsPerStep = recent.reduce((s, h) => s + batchTokens / h.tokensPerSecond, 0) / recent.length;
     emit({ type: "step", step, totalSteps: run.steps, loss, lr, tokensPerSecond: batchTokens / seconds, etaSeconds: secondsPerStep * (run.steps - step) });
@@ -252,4 +259,42 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const final = evaluations.at(-1)?.step === step ? evaluations.at(-1)! : await evaluate();
   if (!checkpoint) checkpoint = await resolveModelDir(options.out);
   return { runDir: options.out, checkpoint, lm, tokenizer, session, steps: step, stoppedEarly, parameters, history, evaluations, validation: { loss: final.loss, perplexity: final.perplexity } };
+}
+
+/** Every step's loss, lr and tokens/s and every validation, one JSON object per line, at full precision. */
+export const METRICS = "metrics.jsonl";
+
+/**
+ * Opens the run's metrics.jsonl for appending. A fresh run starts it empty; a resumed one first
+ * drops the lines after its checkpoint's step (written before the interruption, and about to be
+ * recomputed), so a resumed run's file reads exactly like an uninterrupted run's.
+ */
+async function metricsLog(file: string, fromStep: number): Promise<(entry: Record<string, number>) => Promise<void>> {
+  const { appendFile, mkdir, readFile } = await import("node:fs/promises");
+  const { dirname } = await import("node:path");
+  await mkdir(dirname(file), { recursive: true });
+  const stepOf = (line: string): number => {
+    try {
+      return Number((JSON.parse(line) as { step?: unknown }).step);
+    } catch {
+      return NaN; // a line cut short by the interruption
+    }
+  };
+  const kept = fromStep === 0 ? [] : (await readFile(file, "utf8").catch(() => "")).split("\n").filter((line) => stepOf(line) <= fromStep);
+  await writeFileAtomic(file, kept.map((l) => `${l}\n`).join(""));
+  return (entry) => appendFile(file, `${JSON.stringify(entry)}\n`);
+}
+
+/** Options a resumed run may change: how often it evaluates and saves, and how long it runs. */
+const RESUMABLE = ["steps", "evalEvery", "evalBatches", "checkpointEvery", "keepCheckpoints"] as const;
+/** Options a resumed run keeps: changing any would make it a different run. */
+const FIXED = ["model", "data", "tokenizer", "vocabSize", "batchSize", "seqLen", "tokens", "lr", "warmupSteps", "schedule", "minLr", "weightDecay", "clip", "gradAccum", "seed", "validationFraction"] as const;
+
+function refuseChanges(options: TrainOptions, saved: TrainOptions): void {
+  // model "" and data [] are how a resumed run says "the run's own" (both are required options).
+  const given = (v: unknown) => v !== undefined && v !== "" && !(Array.isArray(v) && v.length === 0);
+  const differs = FIXED.filter((k) => given(options[k]) && JSON.stringify(options[k]) !== JSON.stringify(saved[k]));
+  if (differs.length === 0) return;
+  const list = differs.map((k) => `${k} ${JSON.stringify(options[k])} (the run's: ${JSON.stringify(saved[k] ?? null)})`).join(", ");
+  throw new DenseSSMError(`train --resume: a resumed run keeps its settings, and these differ: ${list}; drop them, or start a new run with --out`);
 }

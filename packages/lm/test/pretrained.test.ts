@@ -101,7 +101,7 @@ describe("one loader for a folder, a URL and picked files", () => {
     await expect(loadPretrained("http://models.test/tiny/", { fetch: fakeFetch(files) })).rejects.toThrow(/^http:\/\/models\.test\/tiny\/: no usable tokenizer beside the model \(http:\/\/models\.test\/tiny\/: no tokenizer\.json or tokenizer\.model found\)/);
     files.set("tokenizer.json", new TextEncoder().encode(tokenizerJson));
     files.delete("model.safetensors");
-    await expect(loadPretrained(blobSource(blobs(files), "my-model"))).rejects.toThrow(/^my-model: no model\.safetensors or model\.safetensors\.index\.json$/);
+    await expect(loadPretrained(blobSource(blobs(files), "my-model"))).rejects.toThrow(/^my-model: no weights \(looked for model\.safetensors\.index\.json, model\.safetensors, pytorch_model\.bin\.index\.json, pytorch_model\.bin\)$/);
     await expect(loadPretrained(blobSource([], "empty"))).rejects.toThrow(/^empty: no config\.json/);
     files.set("config.json", new TextEncoder().encode("null"));
     await expect(loadPretrained(blobSource(blobs(files), "my-model"))).rejects.toThrow(/^my-model\/config\.json: expected a JSON object, got null$/);

@@ -52,13 +52,13 @@ type Check = (value: unknown, key: string) => unknown;
  * `options()` and `toJSON()` are all driven by this table.
  */
 const FIELDS = {
-  dModel: { ss: "d_model", hf: "hidden_size", check: positiveInt },
-  nLayer: { ss: "n_layer", hf: "num_hidden_layers", check: positiveInt },
-  vocabSize: { ss: "vocab_size", hf: "vocab_size", check: positiveInt },
+  dModel: { ss: "d_model", hf: "hidden_size", check: atMost(65_536) },
+  nLayer: { ss: "n_layer", hf: "num_hidden_layers", check: atMost(1024) },
+  vocabSize: { ss: "vocab_size", hf: "vocab_size", check: atMost(16_777_216) },
   // transformers sizes the embedding to vocab_size exactly.
   padVocabSizeMultiple: { ss: "pad_vocab_size_multiple", hf: null, hfValue: 1, default: 8, check: positiveInt },
-  dState: { ss: "ssm_cfg.d_state", hf: "state_size", default: 16, check: positiveInt },
-  dConv: { ss: "ssm_cfg.d_conv", hf: "conv_kernel", default: 4, check: positiveInt },
+  dState: { ss: "ssm_cfg.d_state", hf: "state_size", default: 16, check: atMost(4096) },
+  dConv: { ss: "ssm_cfg.d_conv", hf: "conv_kernel", default: 4, check: atMost(1024) },
   expand: { ss: "ssm_cfg.expand", hf: "expand", default: 2, check: positiveNumber },
   /** ceil(d_model / 16) when "auto". */
   dtRank: { ss: "ssm_cfg.dt_rank", hf: "time_step_rank", default: "auto", check: (v: unknown, k: string) => (v === "auto" ? v : positiveInt(v, k)) },
@@ -234,6 +234,15 @@ function definedOnly<T extends object>(o: T): Partial<T> {
 function positiveInt(v: unknown, key: string): number {
   if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) throw new FormatError(`config: ${key} must be a positive integer, got ${JSON.stringify(v)}`);
   return v;
+}
+
+/** A positive integer no larger than `max`: sizes beyond any real model are refused before anything is built. */
+function atMost(max: number): (v: unknown, key: string) => number {
+  return (v, key) => {
+    const n = positiveInt(v, key);
+    if (n > max) throw new FormatError(`config: ${key} ${n} is larger than any model this library builds (at most ${max})`);
+    return n;
+  };
 }
 
 function positiveNumber(v: unknown, key: string): number {

@@ -27,18 +27,28 @@ export interface DenseGauRetNetConfigJSON {
   [key: string]: unknown;
 }
 
+/** The largest sizes we build: far past any released model, and small enough to fail fast. */
+export const SIZE_LIMITS: Readonly<Record<string, number>> = { hidden_size: 65_536, query_key_dim: 65_536, num_attention_heads: 1024, num_hidden_layers: 1024, vocab_size: 16_777_216, v_factor: 64, max_position_embeddings: 16_777_216, dense_block_layers: 1024 };
+
 function num(json: Record<string, unknown>, key: string, fallback?: number, integer = true): number {
   const v = json[key] ?? fallback;
+  if (v === undefined) throw new FormatError(`config: "${key}" is missing (DenseGAU-RetNet needs it)`);
   if (typeof v !== "number" || !Number.isFinite(v) || (integer && !Number.isInteger(v)) || v <= 0) {
     throw new FormatError(`config: "${key}" must be a positive ${integer ? "integer" : "number"}, got ${JSON.stringify(json[key])}`);
   }
+  return capped(key, v);
+}
+
+function capped(key: string, v: number): number {
+  const max = SIZE_LIMITS[key];
+  if (max !== undefined && v > max) throw new FormatError(`config: "${key}" ${v} is larger than any model this library builds (at most ${max})`);
   return v;
 }
 
 function nonNegInt(json: Record<string, unknown>, key: string, fallback: number): number {
   const v = json[key] ?? fallback;
   if (typeof v !== "number" || !Number.isInteger(v) || v < 0) throw new FormatError(`config: "${key}" must be a non-negative integer, got ${JSON.stringify(json[key])}`);
-  return v;
+  return capped(key, v);
 }
 
 function bool(json: Record<string, unknown>, key: string, fallback: boolean): boolean {

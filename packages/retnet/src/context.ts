@@ -9,7 +9,7 @@ export type RetentionMode = "parallel" | "recurrent" | "chunkwise";
  */
 export interface RetentionContext {
   mode: RetentionMode;
-  /** [L, dk] sin/cos of the positions being computed. */
+  /** sin/cos of the positions being computed: [L, dk] shared by the batch, or [B, 1, L, dk] per row. */
   sin: SymTensor;
   cos: SymTensor;
   /** Per-head decays γ_h. */
@@ -23,7 +23,7 @@ export interface RetentionContext {
   /** chunkwise: chunk size and the absolute position of the first token. */
   chunkSize?: number;
   start?: number;
-  /** recurrent: per-step carry/inject factors [L, H]. */
+  /** recurrent: per-step carry/inject factors [B, L, H] (each row at its own positions). */
   carry?: SymTensor;
   inject?: SymTensor;
   /** When given, each layer appends its group-norm output [B, L, H·dv] here (for tests and analysis). */

@@ -17,10 +17,14 @@ const architectures = (json: Readonly<Record<string, unknown>>) => (Array.isArra
  */
 export const denseGauRetNetFamily: ModelFamily<DenseGauRetNetConfig> = {
   name: "dense-gau-retnet",
-  detect: (json) => ["densegauretnet", "dense_gau_retnet", "dense-gau-retnet"].includes(lower(json.model_type)) || "query_key_dim" in json || (lower(json.model_type) === "llama" && "v_factor" in json),
+  detect: (json) =>
+    ["densegauretnet", "dense_gau_retnet", "dense-gau-retnet"].includes(lower(json.model_type)) ||
+    "query_key_dim" in json ||
+    (lower(json.model_type) === "llama" && ["v_factor", "dense_block_layers", "retnorm"].some((k) => k in json)) ||
+    /dense_gau_retnet/i.test(JSON.stringify(json.auto_map ?? "")),
   fromConfig: (json) => DenseGauRetNetConfig.fromJSON(json),
   create: (config, options = {}) =>
-    new RetentionModel("dense-gau-retnet", config, new DenseGauRetNetForCausalLM(config, new Rng(options.seed ?? 0)), { numLayers: config.numLayers, numHeads: config.numHeads, keyDim: config.keyDim, headDim: config.headDim, gammas: denseGauDecays(config.numHeads) }, { contextLength: config.maxPositionEmbeddings }),
+    new RetentionModel("dense-gau-retnet", config, new DenseGauRetNetForCausalLM(config, new Rng(options.seed ?? 0)), { numLayers: config.numLayers, numHeads: config.numHeads, keyDim: config.keyDim, headDim: config.headDim, gammas: denseGauDecays(config.numHeads) }, { contextLength: config.maxPositionEmbeddings, relPos: "model.retnet_rel_pos" }),
   presets: DENSE_GAU_RETNET_PRESETS,
 };
 
@@ -30,6 +34,6 @@ export const retNetFamily: ModelFamily<RetNetConfig> = {
   detect: (json) => ["retnet", "denseretnet", "dense_retnet"].includes(lower(json.model_type)) || (!("query_key_dim" in json) && architectures(json).some((a) => /RetNet/i.test(a) && !/Gau/i.test(a))),
   fromConfig: (json) => RetNetConfig.fromJSON(json),
   create: (config, options = {}) =>
-    new RetentionModel(config.denseBlockLayers > 0 ? "dense-retnet" : "retnet", config, new RetNetDecoder(config, new Rng(options.seed ?? 0)), { numLayers: config.numLayers, numHeads: config.numHeads, keyDim: config.keyDim, headDim: config.headDim, gammas: denseGauDecays(config.numHeads) }),
+    new RetentionModel(config.denseBlockLayers > 0 ? "dense-retnet" : "retnet", config, new RetNetDecoder(config, new Rng(options.seed ?? 0)), { numLayers: config.numLayers, numHeads: config.numHeads, keyDim: config.keyDim, headDim: config.headDim, gammas: denseGauDecays(config.numHeads) }, { relPos: "retnet_rel_pos" }),
   presets: RETNET_PRESETS,
 };

@@ -11,7 +11,7 @@ export { fuseDenseKV, multiHeadRetention, type DenseKV, type DenseKVModules } fr
 export { recurrentRetention, thetaShift } from "./retention.js";
 export { chunkwiseRetention, parallelRetention, type ChunkwiseRetentionAttrs, type ParallelRetentionAttrs } from "./retention-ops.js";
 export { retentionConformance } from "./retention-conformance.js";
-export { denseGauDecays, parallelDecayMask, recurrentFactors, runningScale, thetaAngles, thetaTables } from "./positions.js";
+export { denseGauDecays, parallelDecayMask, recurrentFactors, relPosBuffers, runningScale, thetaAngles, thetaTables } from "./positions.js";
 export { RetentionModel, retentionState, type RetentionLanguageModel, type RetentionModelOptions, type RetentionShape } from "./retention-model.js";
 export { denseGauRetNetFamily, retNetFamily } from "./families.js";
 export { DENSE_GAU_RETNET_PRESETS, RETNET_PRESETS } from "./presets.js";

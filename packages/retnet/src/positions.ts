@@ -88,3 +88,11 @@ export function recurrentFactors(gammas: readonly number[], start: number, len: 
   }
   return { carry: new Tensor(carry, [len, h], "float32"), inject: new Tensor(inject, [len, h], "float32") };
 }
+
+/**
+ * The official RetNetRelPos buffers in float32: `angle` [dk], the theta-shift frequencies with each
+ * repeated for its pair, and `decay` [H], log γ_h.
+ */
+export function relPosBuffers(keyDim: number, gammas: readonly number[]): { angle: Tensor; decay: Tensor } {
+  return { angle: Tensor.float32(thetaAngles(keyDim)), decay: Tensor.float32(gammas.map((g) => Math.log(g))) };
+}

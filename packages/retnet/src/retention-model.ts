@@ -1,6 +1,6 @@
-import type { ChunkOutput, FamilyModel, GraphBuilder, LoadStateDictOptions, Module, ModelConfig, PositionFeeds, SequenceForm, StateSpec, SymTensor, Tensor } from "@densessm/core";
+import { FormatError, isFloat, type ChunkOutput, type FamilyModel, type GraphBuilder, type LoadStateDictOptions, type Module, type ModelConfig, type PositionFeeds, type SequenceForm, type StateSpec, type SymTensor, type Tensor } from "@densessm/core";
 import type { RetentionContext } from "./context.js";
-import { recurrentFactors, thetaTables } from "./positions.js";
+import { recurrentFactors, relPosBuffers, thetaTables } from "./positions.js";
 
 /** What a retention language model's module computes (DenseGAU-RetNet or classic RetNet). */
 export interface RetentionLanguageModel extends Module {
@@ -24,6 +24,12 @@ export interface RetentionModelOptions {
    */
   readonly rowNormalize?: boolean;
   readonly contextLength?: number;
+  /**
+   * Where the official code keeps its RetNetRelPos module ("model.retnet_rel_pos" in
+   * DenseGAU-RetNet, "retnet_rel_pos" in torchscale): its persistent `angle` and `decay` buffers
+   * are in every checkpoint that code writes, so they are checked on load and written on save.
+   */
+  readonly relPos?: string;
 }
 
 /** Layer i's recurrent state S_i [B, H, dk, dv]. */
@@ -41,6 +47,7 @@ export class RetentionModel<C extends ModelConfig = ModelConfig> implements Fami
   readonly positions: PositionFeeds;
   readonly rowNormalize: boolean;
   readonly contextLength: number | undefined;
+  readonly relPos: string | undefined;
 
   constructor(
     readonly kind: string,
@@ -52,6 +59,7 @@ export class RetentionModel<C extends ModelConfig = ModelConfig> implements Fami
     this.module.eval();
     this.rowNormalize = options.rowNormalize ?? true;
     this.contextLength = options.contextLength;
+    this.relPos = options.relPos;
     const { numLayers, numHeads: h, keyDim: dk, headDim: dv, gammas } = shape;
     this.states = Array.from({ length: numLayers }, (_, i) => ({ name: retentionState(i), dtype: "float32" as const, shape: (batch: number) => [batch, h, dk, dv] }));
     this.positions = {
@@ -62,7 +70,7 @@ export class RetentionModel<C extends ModelConfig = ModelConfig> implements Fami
 
   /** The same model (shared module and weights) with other options, e.g. without the row divisor. */
   withOptions(options: RetentionModelOptions): RetentionModel<C> {
-    return new RetentionModel(this.kind, this.config, this.module, this.shape, { rowNormalize: this.rowNormalize, contextLength: this.contextLength, ...options });
+    return new RetentionModel(this.kind, this.config, this.module, this.shape, { rowNormalize: this.rowNormalize, contextLength: this.contextLength, relPos: this.relPos, ...options });
   }
 
   sequence(ids: SymTensor, form: SequenceForm, options: { readonly chunkSize: number }): SymTensor {
@@ -82,16 +90,56 @@ export class RetentionModel<C extends ModelConfig = ModelConfig> implements Fami
     return form === "parallel" ? { ...base, mode: form, rowNormalize: this.rowNormalize } : { ...base, mode: form, chunkSize, start: 0 };
   }
 
-  /** The retention context of a chunk graph, from its position feeds. */
+  /**
+   * The retention context of a chunk graph, from its position feeds ([B, L, ...row]: every row of
+   * the batch has positions of its own). sin/cos gain a head axis to meet q and k [B, H, L, dk].
+   */
   recurrentContext(positions: Readonly<Record<string, SymTensor>>): RetentionContext {
-    return { mode: "recurrent", sin: positions.sin!, cos: positions.cos!, carry: positions.carry!, inject: positions.inject!, gammas: this.shape.gammas };
+    return { mode: "recurrent", sin: positions.sin!.unsqueeze(1), cos: positions.cos!.unsqueeze(1), carry: positions.carry!, inject: positions.inject!, gammas: this.shape.gammas };
   }
 
+  /** Loads the weights; the official rel-pos buffers, when present, must equal what the config implies. */
   loadStateDict(tensors: ReadonlyMap<string, Tensor>, options: LoadStateDictOptions = {}): void {
-    this.module.loadStateDict(tensors, options);
+    const buffers = this.buffers();
+    if (buffers.size === 0 || ![...buffers.keys()].some((n) => tensors.has(n))) return this.module.loadStateDict(tensors, options);
+    for (const [name, expected] of buffers) {
+      const stored = tensors.get(name);
+      if (stored) checkBuffer(name, stored, expected);
+    }
+    this.module.loadStateDict(new Map([...tensors].filter(([name]) => !buffers.has(name))), options);
   }
 
+  /** The parameters, and the rel-pos buffers as the official code saves them (so it loads with strict=True). */
   stateDict(): Map<string, Tensor> {
-    return this.module.stateDict();
+    return new Map([...this.module.stateDict(), ...this.buffers()]);
   }
+
+  private buffers(): Map<string, Tensor> {
+    if (!this.relPos) return new Map();
+    const { angle, decay } = relPosBuffers(this.shape.keyDim, this.shape.gammas);
+    return new Map([
+      [`${this.relPos}.angle`, angle],
+      [`${this.relPos}.decay`, decay],
+    ]);
+  }
+}
+
+/**
+ * A stored buffer must hold the values our config implies, to the precision of its dtype; anything
+ * else means the checkpoint was written for another head layout (or edited), and its positions
+ * would not be ours.
+ */
+function checkBuffer(name: string, stored: Tensor, expected: Tensor): void {
+  if (stored.shape.join() !== expected.shape.join()) throw new FormatError(`tensor "${name}" has shape [${stored.shape.join(", ")}], the config implies [${expected.shape.join(", ")}] (a checkpoint for another query_key_dim or head count?)`);
+  if (!isFloat(stored.dtype)) throw new FormatError(`tensor "${name}" holds integers; expected floating point values`);
+  const tolerance = { float32: 1e-6, float16: 2e-3, bfloat16: 1.6e-2 }[stored.dtype as "float32" | "float16" | "bfloat16"];
+  const ours = expected.toFloat32();
+  const theirs = stored.toFloat32();
+  let worst = 0;
+  let at = 0;
+  for (let i = 0; i < ours.length; i++) {
+    const diff = Math.abs(theirs[i]! - ours[i]!);
+    if (!(diff <= tolerance * Math.abs(ours[i]!)) && !(diff <= worst)) [worst, at] = [Number.isNaN(diff) ? Infinity : diff, i];
+  }
+  if (worst > 0) throw new FormatError(`tensor "${name}" differs from the values the config implies: largest difference ${worst.toPrecision(3)} at index ${at} (${theirs[at]} stored, ${ours[at]} expected)`);
 }

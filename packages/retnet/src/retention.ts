@@ -16,7 +16,8 @@ export function thetaShift(x: SymTensor, sin: SymTensor, cos: SymTensor): SymTen
 /**
  * Recurrent form as a scan over the sequence: S_t = carry_t S_(t-1) + inject_t k_tᵀ v_t (the
  * official running-scale bookkeeping, see recurrentFactors), o_t = q_t S_t. With L = 1 and a state
- * input this is the single-token decoding step. carry/inject: [L, H]; state: [B, H, dk, dv].
+ * input this is the single-token decoding step. carry/inject: [B, L, H] (each row at its own
+ * positions); state: [B, H, dk, dv].
  */
 export function recurrentRetention(
   qr: SymTensor,
@@ -28,7 +29,7 @@ export function recurrentRetention(
 ): { out: SymTensor; state: SymTensor } {
   const [b, h, len, dk] = qr.shape as [number, number, number, number];
   const dv = v.dim(-1);
-  const perStep = (f: SymTensor) => f.transpose(0, 1).reshape([h, len, 1, 1]);
+  const perStep = (f: SymTensor) => f.transpose(1, 2).reshape([b, h, len, 1, 1]);
   const kv = kr.unsqueeze(-1).mul(v.unsqueeze(-2)).mul(perStep(inject));
   const a = perStep(carry).expand([b, h, len, dk, dv]);
   const states = ops.scan(a, kv, { axis: 2, ...(state ? { h0: state } : {}) });

@@ -1,8 +1,12 @@
 import { FormatError, type ModelConfig } from "@densessm/core";
 
+/** Sizes beyond any real model, refused before anything is built. */
+const MAX: Readonly<Record<string, number>> = { decoder_embed_dim: 65_536, decoder_value_embed_dim: 262_144, decoder_retention_heads: 1024, decoder_ffn_embed_dim: 262_144, decoder_layers: 1024, vocab_size: 16_777_216, dense_block_layers: 1024 };
+
 function int(j: Record<string, unknown>, key: string, fallback?: number, min = 1): number {
   const v = j[key] ?? fallback;
   if (typeof v !== "number" || !Number.isInteger(v) || v < min) throw new FormatError(`config: "${key}" must be an integer ≥ ${min}, got ${JSON.stringify(j[key])}`);
+  if (MAX[key] !== undefined && v > MAX[key]) throw new FormatError(`config: "${key}" ${v} is larger than any model this library builds (at most ${MAX[key]})`);
   return v;
 }
 

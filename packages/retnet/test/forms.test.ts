@@ -25,8 +25,8 @@ describe("parallel, recurrent and chunkwise forms agree", () => {
   /** Every layer's group-norm output, concatenated, in one form. */
   function groupNormGraph(batch: number, len: number, mode: "parallel" | "chunkwise" | "recurrent", chunkSize: number, which: "official" | "exact"): Graph {
     const inputs: Record<string, { shape: number[]; dtype?: "int32" }> = { input_ids: { shape: [batch, len], dtype: "int32" } };
-    if (mode === "recurrent") for (const n of ["sin", "cos"]) inputs[n] = { shape: [len, model.shape.keyDim] };
-    if (mode === "recurrent") for (const n of ["carry", "inject"]) inputs[n] = { shape: [len, 2] };
+    if (mode === "recurrent") for (const n of ["sin", "cos"]) inputs[n] = { shape: [batch, len, model.shape.keyDim] };
+    if (mode === "recurrent") for (const n of ["carry", "inject"]) inputs[n] = { shape: [batch, len, 2] };
     return trace(
       (x, builder) => {
         const taps: SymTensor[] = [];
@@ -44,7 +44,7 @@ describe("parallel, recurrent and chunkwise forms agree", () => {
   async function groupNorms(ids: number[][], mode: "parallel" | "chunkwise" | "recurrent", chunkSize = 64, which: "official" | "exact" = "official"): Promise<Float32Array[]> {
     const len = ids[0]!.length;
     const feeds: Record<string, Tensor> = { input_ids: Tensor.int32(ids.flat(), [ids.length, len]) };
-    if (mode === "recurrent") Object.assign(feeds, lm.positionFeeds(0, len));
+    if (mode === "recurrent") Object.assign(feeds, lm.positionFeeds(ids.map(() => 0), len));
     const out = await session.run(groupNormGraph(ids.length, len, mode, chunkSize, which), feeds);
     return Object.keys(out).sort().map((k) => out[k]!.toFloat32());
   }

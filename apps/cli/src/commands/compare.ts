@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { compare } from "@densessm/lm";
 import { DEFAULT_CORPUS } from "../assets.js";
 import { CliError } from "../errors.js";
-import { collect, nonNegativeInt, positiveInt, positiveNumber } from "../options.js";
+import { collect, positiveInt, positiveNumber, seed } from "../options.js";
 
 interface CompareFlags {
   model: string[];
@@ -26,7 +26,7 @@ export function registerCompare(program: Command): void {
     .description("Train two or more models on the same data, tokens and seeds; write a table and one plot of their validation curves.")
     .requiredOption("--model <preset|config.json>", "a model to compare (repeat: at least two)", collect)
     .option("--data <path>", "text file or folder (repeatable; default: the bundled tinyshakespeare)", collect)
-    .option("--seeds <list>", "comma-separated seeds", (v: string) => v.split(",").map((s) => nonNegativeInt(s.trim())), [0, 1, 2])
+    .option("--seeds <list>", "comma-separated seeds", (v: string) => v.split(",").map((s) => seed(s.trim())), [0, 1, 2])
     .option("--steps <n>", "optimizer steps per run", positiveInt, 300)
     .option("--batch-size <n>", "sequences per batch", positiveInt, 8)
     .option("--seq-len <n>", "tokens per sequence", positiveInt, 128)

@@ -11,6 +11,17 @@ export interface ForwardOptions {
   out?: string;
   /** A JSON file with reference logits (`logits`, or `logits_parallel` / `logits_recurrent`). */
   reference?: string;
+  /** Load weights holding NaN/Inf instead of refusing them. */
+  allowNonFinite?: boolean;
+}
+
+/** Fails before any work when `file` could not be written at the end: its folder must exist. */
+async function checkWritableFolder(file: string): Promise<void> {
+  const { stat } = await import("node:fs/promises");
+  const { dirname } = await import("node:path");
+  const dir = dirname(file);
+  const info = await stat(dir).catch(() => undefined);
+  if (!info?.isDirectory()) throw new CliError(`--out ${file}: the folder ${dir} does not exist`);
 }
 
 export interface ForwardResult {
@@ -50,7 +61,8 @@ async function maxAbsError(logits: Tensor, file: string, mode: ForwardMode): Pro
 
 /** `densessm forward`: runs a checkpoint on rows of token ids and writes the logits. */
 export async function forward(options: ForwardOptions): Promise<ForwardResult> {
-  const lm = await CausalLM.fromPretrained(await resolveModelDir(options.model));
+  if (options.out) await checkWritableFolder(options.out);
+  const lm = await CausalLM.fromPretrained(await resolveModelDir(options.model), { allowNonFinite: options.allowNonFinite });
   if (!lm.modes.includes(options.mode)) throw new CliError(`--mode ${options.mode} is not available for ${lm.family} (available: ${lm.modes.join(", ")})`);
   const ids = parseIdRows(await readJson(options.ids, "ids file"), options.ids, lm.vocabSize);
   const session = await Session.create(options.backend);

@@ -1,4 +1,7 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import type { Command } from "commander";
+import { LATEST, resolveModelDir } from "@densessm/lm";
 import { loadTokenizer, tokenizeJsonl, trainAndSaveTokenizer } from "@densessm/tokenizer";
 import { positiveInt } from "../options.js";
 import { Option } from "commander";
@@ -7,12 +10,13 @@ export function registerTokenize(program: Command): void {
   program
     .command("tokenize")
     .description('Encode JSONL lines {"text": ...} into {"ids": [...]} in the same order.')
-    .requiredOption("--tokenizer <file|dir>", "tokenizer.json, tokenizer.model, or a folder with them")
+    .requiredOption("--tokenizer <file|dir>", "tokenizer.json, tokenizer.model, a folder with them, or a training run folder")
     .requiredOption("--in <file>", "input JSONL")
     .requiredOption("--out <file>", "output JSONL")
     .option("--no-special", "no BOS/EOS (sentencepiece's plain encode)")
     .action(async (flags: { tokenizer: string; in: string; out: string; special: boolean }) => {
-      const tokenizer = await loadTokenizer(flags.tokenizer);
+      // A training run folder stands for its latest checkpoint, as it does for generate.
+      const tokenizer = await loadTokenizer(existsSync(join(flags.tokenizer, LATEST)) ? await resolveModelDir(flags.tokenizer) : flags.tokenizer);
       const r = await tokenizeJsonl({ tokenizer, input: flags.in, output: flags.out, addSpecialTokens: flags.special });
       console.error(`tokenized ${JSON.stringify(r)}`);
     });

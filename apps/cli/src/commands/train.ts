@@ -3,7 +3,7 @@ import { Option } from "commander";
 import { listPresets } from "@densessm/core";
 import { LanguageModel, train, type TrainOptions, type TrainResult } from "@densessm/lm";
 import { DEFAULT_CORPUS } from "../assets.js";
-import { collect, fraction, nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber } from "../options.js";
+import { collect, seed, fraction, nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber } from "../options.js";
 import { progressPrinter } from "../progress.js";
 
 interface TrainFlags {
@@ -58,7 +58,7 @@ export function registerTrain(program: Command): void {
     .option("--weight-decay <x>", "AdamW decoupled weight decay", nonNegativeNumber, 0.1)
     .option("--clip <x>", "gradient-norm clip (0 disables)", nonNegativeNumber, 1)
     .option("--grad-accum <n>", "micro-batches per step", positiveInt, 1)
-    .option("--seed <n>", "seed for initialisation, data order and sampling", nonNegativeInt, 0)
+    .option("--seed <n>", "seed for initialisation, data order and sampling (0 to 4294967295)", seed, 0)
     .option("--backend <name>", "backend (default: best available)")
     .option("--eval-every <n>", "steps between validation passes (default: 10 per run)", positiveInt)
     .option("--eval-batches <n>", "validation batches per pass", positiveInt, 8)
@@ -69,32 +69,35 @@ export function registerTrain(program: Command): void {
     .option("--sample-prompt <text>", "prompt of the sample printed at the end", "ROMEO:")
     .option("--sample-tokens <n>", "tokens in that sample (0 for none)", nonNegativeInt, 120)
     .option("--json", "print one JSON summary instead of progress and text")
-    .action(async (flags: TrainFlags) => {
+    .action(async (flags: TrainFlags, command: Command) => {
+      // A resumed run takes only what was typed: defaults must not look like requested changes.
+      const resume = flags.resume !== undefined;
+      const given = <K extends keyof TrainFlags>(key: K): TrainFlags[K] | undefined => (!resume || command.getOptionValueSource(key) === "cli" ? flags[key] : undefined);
       const result = await train({
-        model: flags.model,
-        data: flags.data ?? [DEFAULT_CORPUS],
+        model: given("model") ?? "",
+        data: flags.data ?? (resume ? [] : [DEFAULT_CORPUS]),
         tokenizer: flags.tokenizer,
-        vocabSize: flags.vocabSize,
+        vocabSize: given("vocabSize"),
         out: flags.resume ?? flags.out,
-        resume: flags.resume !== undefined,
-        batchSize: flags.batchSize,
-        seqLen: flags.seqLen,
-        steps: flags.steps ?? (flags.tokens || flags.resume ? undefined : 500),
+        resume,
+        batchSize: given("batchSize"),
+        seqLen: given("seqLen"),
+        steps: flags.steps ?? (flags.tokens || resume ? undefined : 500),
         tokens: flags.tokens,
-        lr: flags.lr,
+        lr: given("lr"),
         warmupSteps: flags.warmup,
-        schedule: flags.schedule,
+        schedule: given("schedule"),
         minLr: flags.minLr,
-        weightDecay: flags.weightDecay,
-        clip: flags.clip,
-        gradAccum: flags.gradAccum,
-        seed: flags.seed,
+        weightDecay: given("weightDecay"),
+        clip: given("clip"),
+        gradAccum: given("gradAccum"),
+        seed: given("seed"),
         backend: flags.backend,
         evalEvery: flags.evalEvery,
-        evalBatches: flags.evalBatches,
+        evalBatches: given("evalBatches"),
         checkpointEvery: flags.checkpointEvery,
-        keepCheckpoints: flags.keep,
-        validationFraction: flags.validation,
+        keepCheckpoints: given("keep"),
+        validationFraction: given("validation"),
         timeLimitSeconds: flags.timeLimit > 0 ? flags.timeLimit * 60 : undefined,
         onProgress: flags.json ? undefined : progressPrinter(),
       });

@@ -252,10 +252,15 @@ export const matmulKernel: KernelFactory = (node, [a, b]) => {
   const bBatch = broadcastIndex(b!.shape.slice(0, -2), batchShape);
   const batches = numel(batchShape);
   const multiply = transB ? gemmTransB : gemm;
+  // One matrix B shared by every batch of A (a linear layer's weight, x [B, T, K] @ W): the batches
+  // are just more rows of one product, [B·T, K] @ W, which the SIMD path takes even when T = 1 (a
+  // decoding step of B sequences). Each element is the same sum, so the bits do not change.
+  const rowsOfOne = batches > 1 && bBatch.every((i) => i === 0) && aBatch.every((i, t) => i === t);
   return ([x, y], alloc) => {
     const c = alloc("float32", batches * m * n) as Float32Array;
     c.fill(0);
-    for (let t = 0; t < batches; t++) multiply(x!.data as Float32Array, aBatch[t]! * m * k, y!.data as Float32Array, bBatch[t]! * k * n, c, t * m * n, m, n, k);
+    if (rowsOfOne) multiply(x!.data as Float32Array, 0, y!.data as Float32Array, 0, c, 0, batches * m, n, k);
+    else for (let t = 0; t < batches; t++) multiply(x!.data as Float32Array, aBatch[t]! * m * k, y!.data as Float32Array, bBatch[t]! * k * n, c, t * m * n, m, n, k);
     return new Tensor(c, node.shape, "float32");
   };
 };

@@ -9,14 +9,16 @@ import type { Module } from "../nn/module.js";
 import { crossEntropy } from "../ops/composites.js";
 import type { Feed, Session } from "../runtime/session.js";
 import { Tensor } from "../tensor/tensor.js";
-import { GraphDecoder, type Decoder } from "./decoder.js";
-import { getModelFamily, detectModelFamily, type CreateOptions, type FamilyModel, type LoadStateDictOptions, type ModelConfig, type SequenceForm } from "./family.js";
+import { decoderFromSnapshot, GraphDecoder, logitsWidth, type DecoderSetup } from "./decoder.js";
+import { createFamilyModel, getModelFamily, detectModelFamily, type CreateOptions, type FamilyModel, type LoadStateDictOptions, type ModelConfig, type SequenceForm } from "./family.js";
 import { loadCausalLM, type LoadOptions } from "./load.js";
 import { concatPositions } from "./logits.js";
+import type { DecoderSnapshot } from "./snapshot.js";
+import { deserializeState, serializeState, type StateIdentity } from "./state-file.js";
 import { pastName, presentName } from "./state-names.js";
 import { checkTokenIds } from "./token-ids.js";
 import { quantizationConfigJSON, type QuantizationConfig } from "../quant/format.js";
-import { prepareQuantized, quantizeModule, type QuantizeOptions } from "../quant/modules.js";
+import { quantizationOf, quantizeModule, type QuantizeOptions } from "../quant/modules.js";
 
 /** How a sequence is run: all positions at once, chunk by chunk, or token by token. */
 export type ForwardMode = "parallel" | "chunkwise" | "recurrent";
@@ -41,7 +43,6 @@ export class CausalLM {
   private readonly graphs = new Map<string, Graph>();
   private bound = new WeakSet<Session>();
   private chunk: number;
-  private quantized: QuantizationConfig | undefined;
 
   constructor(
     readonly model: FamilyModel,
@@ -56,7 +57,7 @@ export class CausalLM {
   /** A freshly initialised model from a typed config or a config.json object (family detected). */
   static fromConfig(config: ModelConfig | Readonly<Record<string, unknown>>, options: CausalLMOptions & CreateOptions = {}): CausalLM {
     const typed = isModelConfig(config) ? config : detectModelFamily(config).fromConfig(config);
-    return new CausalLM(getModelFamily(typed.family).create(typed, options), options);
+    return new CausalLM(createFamilyModel(getModelFamily(typed.family), typed, options), options);
   }
 
   /** Loads a model folder (a path, on Node) or any FileSource: config.json and the weights. */
@@ -83,7 +84,7 @@ export class CausalLM {
 
   /** How the weights are quantized (config.json's `quantization_config`); undefined for float weights. */
   get quantization(): QuantizationConfig | undefined {
-    return this.quantized;
+    return quantizationOf(this.module);
   }
 
   get chunkSize(): number {
@@ -116,13 +117,14 @@ export class CausalLM {
   }
 
   /**
-   * `length` tokens continuing from a state: input_ids [B, T], the position feeds and
-   * `past_<state>` → logits [B, T, V] and `present_<state>`. T = 1 is the decoding step.
+   * `length` tokens continuing from a state: input_ids [B, T], the position feeds ([B, T, ...row]:
+   * each row at positions of its own) and `past_<state>` → logits [B, T, V] and `present_<state>`.
+   * T = 1 is the decoding step.
    */
   chunkGraph(batch: number, length: number): Graph {
     return this.cached(`chunk:${batch}x${length}`, () => {
       const inputs: Record<string, { shape: number[]; dtype?: Tensor["dtype"] }> = { input_ids: { shape: [batch, length], dtype: "int32" } };
-      for (const [name, row] of Object.entries(this.model.positions?.rows ?? {})) inputs[name] = { shape: [length, ...row] };
+      for (const [name, row] of Object.entries(this.model.positions?.rows ?? {})) inputs[name] = { shape: [batch, length, ...row] };
       for (const s of this.model.states) inputs[pastName(s.name)] = { shape: s.shape(batch), dtype: s.dtype };
       return trace(
         (x) => {
@@ -169,19 +171,40 @@ export class CausalLM {
     return Object.fromEntries(this.model.states.map((s) => [s.name, Tensor.zeros(s.shape(batch), s.dtype)]));
   }
 
-  /** The chunk graph's position feeds for positions start .. start + length - 1. */
-  positionFeeds(start: number, length: number): Record<string, Tensor> {
-    return this.model.positions?.values(start, length) ?? {};
+  /**
+   * The chunk graph's position feeds [B, length, ...row]: row b for positions
+   * starts[b] .. starts[b] + length - 1 (rows of a batch may stand at different positions).
+   */
+  positionFeeds(starts: readonly number[], length: number): Record<string, Tensor> {
+    const positions = this.model.positions;
+    if (!positions) return {};
+    const tables = new Map<number, Record<string, Tensor>>();
+    const rowsAt = (start: number) => {
+      let t = tables.get(start);
+      if (!t) tables.set(start, (t = positions.values(start, length)));
+      return t;
+    };
+    return Object.fromEntries(
+      Object.entries(positions.rows).map(([name, row]) => {
+        const width = length * row.reduce((n, d) => n * d, 1);
+        const data = new Float32Array(starts.length * width);
+        starts.forEach((start, b) => data.set(rowsAt(start)[name]!.toFloat32(), b * width));
+        return [name, new Tensor(data, [starts.length, length, ...row], "float32")];
+      }),
+    );
   }
 
   /**
    * Runs `ids` [B][T] from `state` (by state name; host or device tensors) through one chunk graph,
-   * starting at absolute position `start`. The logits and the next state stay on the backend.
+   * starting at absolute position `start` (or row b at `start[b]`). The logits and the next state
+   * stay on the backend.
    */
-  async runChunk(session: Session, ids: readonly (readonly number[])[], state: Readonly<Record<string, Feed>>, start: number): Promise<{ logits: DeviceTensor; state: Record<string, DeviceTensor> }> {
+  async runChunk(session: Session, ids: readonly (readonly number[])[], state: Readonly<Record<string, Feed>>, start: number | readonly number[]): Promise<{ logits: DeviceTensor; state: Record<string, DeviceTensor> }> {
     const [batch, length] = checkTokenIds(ids, this.vocabSize);
     this.bind(session);
-    const feeds: Record<string, Feed> = { input_ids: Tensor.int32(ids.flat(), [batch, length]), ...this.positionFeeds(start, length) };
+    const starts = typeof start === "number" ? new Array<number>(batch).fill(start) : start;
+    if (starts.length !== batch) throw new DenseSSMError(`runChunk: ${starts.length} start positions for ${batch} rows`);
+    const feeds: Record<string, Feed> = { input_ids: Tensor.int32(ids.flat(), [batch, length]), ...this.positionFeeds(starts, length) };
     for (const s of this.model.states) feeds[pastName(s.name)] = state[s.name]!;
     const out = await session.runOnDevice(this.chunkGraph(batch, length), feeds);
     return { logits: out.get("logits")!, state: Object.fromEntries(this.model.states.map((s) => [s.name, out.get(presentName(s.name))!])) };
@@ -214,22 +237,52 @@ export class CausalLM {
    * Runs the prompts (equal length) chunk by chunk and returns a decoder positioned after them,
    * with the state and the last logits kept on the backend.
    */
-  async startDecoding(session: Session, prompts: readonly (readonly number[])[]): Promise<Decoder> {
+  async startDecoding(session: Session, prompts: readonly (readonly number[])[]): Promise<GraphDecoder> {
     checkTokenIds(prompts, this.vocabSize, "prompts");
-    let last: DeviceTensor | undefined;
-    const state = await this.streamChunks(session, prompts, this.chunk, (logits) => {
-      if (last) session.backend.release(last);
-      last = logits;
-    });
-    return new GraphDecoder({
+    const decoder = new GraphDecoder({ ...this.decoderOptions(session), state: this.initialState(prompts.length), history: prompts.map(() => []) });
+    await decoder.feed(prompts);
+    return decoder;
+  }
+
+  /**
+   * A decoder continuing from a snapshot (`decoder.snapshot()`, or `deserializeState` of saved
+   * bytes): what it generates is bit for bit what the snapshotted decoder would have generated.
+   */
+  resumeDecoding(session: Session, snapshot: DecoderSnapshot): GraphDecoder {
+    return decoderFromSnapshot(this.decoderOptions(session), snapshot);
+  }
+
+  /**
+   * A snapshot as bytes (safetensors, with the model's identity in its metadata), to keep on disk,
+   * in IndexedDB or in a cache, and resume later with `deserializeState`.
+   */
+  serializeState(snapshot: DecoderSnapshot): Uint8Array {
+    return serializeState(this.stateIdentity(), snapshot);
+  }
+
+  /**
+   * Bytes from `serializeState` back into a snapshot, checked to belong to this model: the same
+   * family, config, state names, dtypes and shapes (a FormatError names what differs).
+   */
+  deserializeState(bytes: Uint8Array): DecoderSnapshot {
+    return deserializeState(this.stateIdentity(), bytes);
+  }
+
+  /** Everything a GraphDecoder of this model needs besides where it starts. */
+  decoderOptions(session: Session): DecoderSetup {
+    this.bind(session);
+    return {
       session,
-      stepGraph: this.chunkGraph(prompts.length, 1),
+      chunkGraph: (batch, length) => this.chunkGraph(batch, length),
+      chunkSize: this.chunk,
+      vocabSize: this.vocabSize,
       states: this.model.states.map((s) => s.name),
-      positionFeeds: (position) => this.positionFeeds(position, 1),
-      logits: last!,
-      state,
-      history: prompts,
-    });
+      positionFeeds: (starts, length) => this.positionFeeds(starts, length),
+    };
+  }
+
+  private stateIdentity(): StateIdentity {
+    return { family: this.family, config: this.config.toJSON(), states: this.model.states, logitsWidth: logitsWidth(this.chunkGraph(1, 1)), vocabSize: this.vocabSize };
   }
 
   /** Feeds ids through chunk graphs of at most `size` tokens from a zero state; returns the final state. */
@@ -251,12 +304,7 @@ export class CausalLM {
     return this.model.stateDict();
   }
 
-  /** Loads weights by their official names; `quantization` says they are stored quantized (config.json's). */
-  loadStateDict(tensors: ReadonlyMap<string, Tensor>, options: LoadStateDictOptions & { quantization?: QuantizationConfig } = {}): void {
-    if (options.quantization) {
-      prepareQuantized(this.module, options.quantization);
-      this.replaceParameters(options.quantization);
-    }
+  loadStateDict(tensors: ReadonlyMap<string, Tensor>, options?: LoadStateDictOptions): void {
     this.model.loadStateDict(tensors, options);
   }
 
@@ -266,15 +314,10 @@ export class CausalLM {
    */
   quantize(options: QuantizeOptions): QuantizationConfig {
     const config = quantizeModule(this.module, options);
-    this.replaceParameters(config);
-    return config;
-  }
-
-  /** Parameters changed identity: graphs and session bindings made before are stale. */
-  private replaceParameters(config: QuantizationConfig): void {
-    this.quantized = config;
+    // The parameters changed identity: graphs and session bindings made before are stale.
     this.graphs.clear();
     this.bound = new WeakSet();
+    return config;
   }
 
   /** Trainable scalars (tied parameters counted once). */
@@ -289,7 +332,8 @@ export class CausalLM {
   async save(dir: string): Promise<void> {
     const { join } = await import("node:path");
     await writeSafetensorsFolder(dir, this.stateDict());
-    const quantization = this.quantized ? { quantization_config: quantizationConfigJSON(this.quantized) } : {};
+    const q = this.quantization;
+    const quantization = q ? { quantization_config: quantizationConfigJSON(q) } : {};
     await writeFileAtomic(join(dir, "config.json"), `${JSON.stringify({ ...this.config.toJSON(), ...quantization }, null, 2)}\n`);
   }
 

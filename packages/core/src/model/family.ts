@@ -1,5 +1,6 @@
 import { DenseSSMError, FormatError } from "../errors.js";
 import type { SymTensor } from "../graph/symbolic.js";
+import { withoutInitialization } from "../nn/init.js";
 import type { Module } from "../nn/module.js";
 import type { DType } from "../tensor/dtype.js";
 import type { Tensor } from "../tensor/tensor.js";
@@ -32,9 +33,12 @@ export type SequenceForm = "parallel" | "chunkwise";
 
 /**
  * Inputs of the chunk graph that depend only on the absolute positions of its tokens (RetNet's
- * rotation tables and decay factors). Each feed for `length` tokens is float32 [length, ...row]:
- * row t belongs to position start + t. Because rows are per position, a runtime that only knows
- * position ids (an exported ONNX model) can look them up in a table built from `values`.
+ * rotation tables and decay factors). `values(start, length)` gives each feed's rows for positions
+ * start .. start + length - 1 as float32 [length, ...row]; the chunk graph takes each feed as
+ * [B, T, ...row], row (b, t) for the position of token t of sequence b, because the sequences of a
+ * batch may stand at different positions (continuous batching). Because rows are per position, a
+ * runtime that only knows position ids (an exported ONNX model) can look them up in a table built
+ * from `values`.
  */
 export interface PositionFeeds {
   readonly rows: Readonly<Record<string, readonly number[]>>;
@@ -86,6 +90,12 @@ export interface FamilyModel<C extends ModelConfig = ModelConfig> {
 export interface CreateOptions {
   /** Seed of the parameter initialisation (default 0). */
   readonly seed?: number;
+  /**
+   * false: weights follow (a checkpoint is about to be loaded), so skip the initialisation. Core
+   * builds such a model inside `withoutInitialization`, where `init` gives zeros without drawing
+   * random numbers or touching memory; a family with initialisers of its own may check it too.
+   */
+  readonly initialize?: boolean;
 }
 
 /** A config.json for a named preset, sized to a vocabulary. */
@@ -102,6 +112,17 @@ export interface ModelFamily<C extends ModelConfig = ModelConfig> {
   create(config: C, options?: CreateOptions): FamilyModel<C>;
   /** Named configurations for `train --model <preset>`. */
   readonly presets?: Readonly<Record<string, Preset>>;
+}
+
+/** `family.create`, honouring `initialize: false` for every family (see CreateOptions). */
+export function createFamilyModel<C extends ModelConfig>(family: ModelFamily<C>, config: C, options: CreateOptions = {}): FamilyModel<C> {
+  try {
+    return options.initialize === false ? withoutInitialization(() => family.create(config, options)) : family.create(config, options);
+  } catch (e) {
+    // A config within every per-key limit can still ask for one tensor past what an array holds.
+    if (e instanceof RangeError) throw new FormatError(`config: its sizes need a tensor larger than can be allocated (${e.message}); is it the config of a real ${family.name} model?`);
+    throw e;
+  }
 }
 
 const families = new Map<string, ModelFamily>();

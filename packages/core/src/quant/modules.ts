@@ -83,3 +83,12 @@ function convert(root: Module, config: QuantizationConfig, make: (m: Quantizable
     m.quantization = q;
   }
 }
+
+/** How `root`'s weights are quantized, read off its modules; undefined when none is. */
+export function quantizationOf(root: Module): QuantizationConfig | undefined {
+  const modules = quantizableModules(root);
+  const q = modules.find(([, m]) => m.quantization)?.[1].quantization;
+  if (!q) return undefined;
+  const keep = modules.filter(([, m]) => !m.quantization).map(([name]) => name);
+  return q.bits === 8 ? { bits: 8, keep } : { bits: 4, groupSize: q.groupSize, keep };
+}

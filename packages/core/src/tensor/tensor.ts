@@ -44,8 +44,9 @@ export class Tensor<D extends DType = DType> {
   }
 
   static full(shape: Shape, value: number, dtype: DType = "float32"): Tensor {
-    assertValidShape(shape, "Tensor.full");
-    return Tensor.fromArray(new Array<number>(numel(shape)).fill(value), shape, dtype);
+    const t = Tensor.zeros(assertValidShape(shape, "Tensor.full"), dtype);
+    if (value !== 0) t.data.fill(convert(Float32Array.of(value), "float32", dtype)[0]!);
+    return t;
   }
 
   static scalar(value: number, dtype: DType = "float32"): Tensor {

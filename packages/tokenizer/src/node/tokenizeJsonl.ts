@@ -42,6 +42,10 @@ export async function tokenizeJsonl(options: TokenizeJsonlOptions): Promise<Toke
   const once = EventEmitter.once;
   const fs = await nodeFs();
 
+  if (options.input !== "-") {
+    const info = await fs.stat(options.input).catch(() => undefined);
+    if (!info?.isFile()) throw new TokenizerFormatError(`${options.input}: ${info ? "not a file" : "no such file"} (the JSONL input)`);
+  }
   const toStdout = options.output === "-";
   const tmpPath = `${options.output}.${process.pid}.partial`;
   const out = toStdout ? process.stdout : createWriteStream(tmpPath, { encoding: "utf8" });
@@ -61,8 +65,10 @@ export async function tokenizeJsonl(options: TokenizeJsonlOptions): Promise<Toke
   let records = 0;
   let tokens = 0;
   try {
-    for await (const line of lines) {
+    for await (let line of lines) {
       lineNo++;
+      // A UTF-8 byte order mark (what some editors write first) is not part of the first record.
+      if (lineNo === 1 && line.charCodeAt(0) === 0xfeff) line = line.slice(1);
       if (line.trim().length === 0) continue;
       let record: unknown;
       try {

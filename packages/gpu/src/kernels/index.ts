@@ -1,0 +1,48 @@
+import { causalConv1dNode, logSoftmaxNode, rmsnormNode, softmaxNode } from "./composites.js";
+import { denseFusionNode } from "./dense-fusion.js";
+import { ELEMENTWISE_OPS, elementwiseNode } from "./elementwise.js";
+import { FUSED_ELEMENTWISE, fusedElementwiseNode } from "./fused.js";
+import { gatherNode, scatterAddNode } from "./indexing.js";
+import { matmulNode } from "./matmul.js";
+import { reduceNode } from "./reduce.js";
+import { chunkwiseRetentionNode, parallelRetentionNode } from "./retention.js";
+import { sampleNode } from "./sample.js";
+import { randNode, scanNode } from "./scan.js";
+import type { KernelFactory } from "./types.js";
+import { concatNode, expandNode, padNode, permuteNode, sliceNode } from "./views.js";
+
+/**
+ * Kernel choice per op: every primitive except reshape (a free view: the executor aliases its
+ * input's buffer), the composites run as fused kernels, and the executor's own fused elementwise
+ * chains. Model packages' composites are keyed by op name; this package does not import them.
+ */
+export const KERNELS: Readonly<Record<string, KernelFactory>> = {
+  ...Object.fromEntries([...ELEMENTWISE_OPS].map((op) => [op, elementwiseNode])),
+  sum: reduceNode,
+  max: reduceNode,
+  matmul: matmulNode,
+  permute: permuteNode,
+  slice: sliceNode,
+  expand: expandNode,
+  concat: concatNode,
+  pad: padNode,
+  gather: gatherNode,
+  scatterAdd: scatterAddNode,
+  scan: scanNode,
+  rand: randNode,
+  // fused composites
+  softmax: softmaxNode,
+  logSoftmax: logSoftmaxNode,
+  rmsnorm: rmsnormNode,
+  causalConv1d: causalConv1dNode,
+  sample: sampleNode,
+  // composites of the model packages, by op name
+  "retnet.parallelRetention": parallelRetentionNode,
+  "retnet.chunkwiseRetention": chunkwiseRetentionNode,
+  "fusion.denseFusion": denseFusionNode,
+  // the executor's fused elementwise chains (never in a traced graph)
+  [FUSED_ELEMENTWISE]: fusedElementwiseNode,
+};
+
+/** Graph ops a GPU backend runs: every kernel above except the executor-internal one, and reshape. */
+export const SUPPORTED_OPS: ReadonlySet<string> = new Set([...Object.keys(KERNELS).filter((op) => op !== FUSED_ELEMENTWISE), "reshape"]);

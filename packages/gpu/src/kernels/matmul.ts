@@ -1,0 +1,237 @@
+import { BackendError, broadcastShapes, numel, stridesOf, type Shape } from "@densessm/core";
+import type { KernelBuilder, Memory } from "../lang/builder.js";
+import { defineKernel } from "../lang/kernel.js";
+import { elementIndex, guard, offsetOf } from "../lang/std.js";
+import { packHalf2, select, u32, unpackHalf, type Val } from "../lang/values.js";
+import { grid } from "./grid.js";
+import type { KernelFactory, KernelPlan } from "./types.js";
+
+/** Rows at or below this go to a matrix-vector kernel (decoding: one row per sequence). */
+const MATVEC_ROWS = 8;
+const TILE = 32;
+/** Invocations per tile side (each computes a 4x4 block), and loads per invocation per K-tile. */
+const SIDE = TILE / 4;
+const THREADS = SIDE * SIDE;
+const TILE_K = 16;
+const LOADS = (TILE * TILE_K) / THREADS;
+const REDUCE = 64;
+const QUAD = [0, 1, 2, 3] as const;
+/** Batch axes the tiled kernel's parameters describe. */
+const MAX_BATCH_RANK = 4;
+
+/** The batch layout: offsets of each operand's batch z, from its strides over the batch shape. */
+type BatchLayout = { readonly shape: readonly number[]; readonly aStrides: readonly number[]; readonly bStrides: readonly number[] };
+
+type MatvecSpec = { readonly m: number; readonly k: number; readonly n: number; readonly transB: boolean; readonly packed: boolean; readonly batch: BatchLayout };
+
+/** Element offset of every batch of an operand of `shape`, read broadcast to `batchShape`. */
+function batchStrides(shape: Shape, batchShape: Shape): number[] {
+  const lead = batchShape.length - (shape.length - 2);
+  const strides = stridesOf(shape);
+  return batchShape.map((_, i) => (i < lead || shape[i - lead] === 1 ? 0 : strides[i - lead]!));
+}
+
+function layout(aShape: Shape, bShape: Shape, transB: boolean): { batch: number; m: number; k: number; n: number; layout: BatchLayout } {
+  const [m, k] = aShape.slice(-2) as [number, number];
+  const n = transB ? bShape[bShape.length - 2]! : bShape[bShape.length - 1]!;
+  const bBatch = transB ? [...bShape.slice(0, -2), k, n] : bShape;
+  const batchShape = broadcastShapes(aShape.slice(0, -2), bBatch.slice(0, -2), "matmul");
+  const aStrides = batchStrides(aShape, batchShape);
+  const bStrides = batchStrides(bShape, batchShape);
+  const batch = numel(batchShape);
+  // x @ W with W shared by every batch and x not broadcast: one [batch * M, K] @ [K, N] product
+  // reads W once instead of once per batch (a decode step with batch 8 is one 8-row product).
+  if (batch > 1 && bStrides.every((s) => s === 0) && numel(aShape.slice(0, -2)) === batch) {
+    return { batch: 1, m: batch * m, k, n, layout: { shape: [], aStrides: [], bStrides: [] } };
+  }
+  return { batch, m, k, n, layout: { shape: batchShape, aStrides, bStrides } };
+}
+
+/**
+ * Reads W[kk, col] of the right operand at batch offset `bb`: [K, N] or, transposed in place,
+ * [N, K]; or packed float16 pairs (`attrs.packedB`): W [N, K] as N rows of ceil(K/2) words,
+ * unpacked with the pack/unpack intrinsics (no f16 arithmetic needed).
+ */
+function weightReader(b: Memory<"f32"> | Memory<"u32">, spec: { transB: boolean; packed: boolean }, k: Val<"u32"> | number, n: Val<"u32"> | number) {
+  return (bb: Val<"u32">, kk: Val<"u32">, col: Val<"u32">): Val<"f32"> => {
+    if (spec.packed) {
+      const words = typeof k === "number" ? u32(Math.ceil(k / 2)) : k.add(1).div(2);
+      const word = (b as Memory<"u32">).at(col.mul(words).add(kk.div(2)));
+      return select(kk.and(1).eq(1), unpackHalf(word, true), unpackHalf(word, false));
+    }
+    const w = b as Memory<"f32">;
+    return spec.transB ? w.at(bb.add(col.mul(k)).add(kk)) : w.at(bb.add(kk.mul(n)).add(col));
+  };
+}
+
+function operands(k: KernelBuilder, packed: boolean) {
+  const a = k.input("a", "f32");
+  const b = packed ? k.input("b", "u32") : k.input("b", "f32");
+  const y = k.output("y", "f32");
+  return { a, b, y };
+}
+
+/**
+ * Matrix-vector with B transposed (linear layers while decoding): one workgroup per output column
+ * reduces the dot products of all M rows over K in parallel, reading W's row contiguously.
+ */
+const matvecWorkgroup = defineKernel("matmul.matvecWorkgroup", (k, spec: MatvecSpec) => {
+  k.workgroupSize(REDUCE);
+  const { a, b, y } = operands(k, spec.packed);
+  const part = k.shared("part", "f32", REDUCE * spec.m);
+  const tid = k.localIndex;
+  const col = k.let("col", k.groupId.x.add(k.groupId.y.mul(65535)));
+  k.if(col.ge(spec.n), () => k.return());
+  const z = k.let("z", k.groupId.z);
+  const ab = offsetOf(k, "ab", z, spec.batch.shape, spec.batch.aStrides);
+  const bb = offsetOf(k, "bb", z, spec.batch.shape, spec.batch.bStrides);
+  const readW = weightReader(b, spec, spec.k, spec.n);
+  const rows = [...Array(spec.m).keys()];
+  const acc = rows.map((r) => k.var(`acc${r}`, "f32", 0));
+  k.range("kk", tid, spec.k, (kk) => {
+    const w = k.let("w", readW(bb, kk, col));
+    rows.forEach((r) => acc[r]!.set(acc[r]!.add(a.at(ab.add(r * spec.k).add(kk)).mul(w))));
+  }, REDUCE);
+  rows.forEach((r) => part.set(tid.add(r * REDUCE), acc[r]!));
+  k.barrier();
+  for (let s = REDUCE / 2; s >= 1; s /= 2) {
+    k.if(tid.lt(s), () => rows.forEach((r) => part.set(tid.add(r * REDUCE), part.at(tid.add(r * REDUCE)).add(part.at(tid.add(r * REDUCE + s))))));
+    k.barrier();
+  }
+  k.if(tid.eq(0), () => rows.forEach((r) => y.set(z.mul(spec.m * spec.n).add(r * spec.n).add(col), part.at(r * REDUCE))));
+});
+
+/** Matrix-vector with one invocation per output column and no barriers. */
+const matvecThread = defineKernel("matmul.matvecThread", (k, spec: MatvecSpec) => {
+  const { a, b, y } = operands(k, spec.packed);
+  const col = k.let("col", k.globalId.x);
+  k.if(col.ge(spec.n), () => k.return());
+  const z = k.let("z", k.globalId.z);
+  const ab = offsetOf(k, "ab", z, spec.batch.shape, spec.batch.aStrides);
+  const bb = offsetOf(k, "bb", z, spec.batch.shape, spec.batch.bStrides);
+  const readW = weightReader(b, spec, spec.k, spec.n);
+  k.range("r", 0, spec.m, (r) => {
+    const acc = k.var("acc", "f32", 0);
+    k.range("kk", 0, spec.k, (kk) => acc.set(acc.add(a.at(ab.add(r.mul(spec.k)).add(kk)).mul(readW(bb, kk, col)))));
+    y.set(z.mul(spec.m * spec.n).add(r.mul(spec.n)).add(col), acc);
+  });
+});
+
+/**
+ * The tiled kernel: a 32x32 output tile per workgroup, 8x8 invocations each accumulating a 4x4
+ * block from K-tiles of 16 staged in workgroup memory ([k][m] and [k][n], so the inner loop reads
+ * contiguous rows). Shapes and batch strides are parameters, so one pipeline per B layout serves
+ * every shape (compiling one per shape took seconds on SwiftShader).
+ */
+const tiledKernel = defineKernel("matmul.tiled", (k, spec: { transB: boolean; packed: boolean }) => {
+  k.workgroupSize(SIDE, SIDE);
+  const { a, b, y } = operands(k, spec.packed);
+  const m = k.param("m", "u32");
+  const n = k.param("n", "u32");
+  const kk_ = k.param("k", "u32");
+  const dims = QUAD.map((d) => k.param(`dim${d}`, "u32"));
+  const aStr = QUAD.map((d) => k.param(`aStride${d}`, "u32"));
+  const bStr = QUAD.map((d) => k.param(`bStride${d}`, "u32"));
+  const As = k.shared("As", "f32", TILE * TILE_K);
+  const Bs = k.shared("Bs", "f32", TILE * TILE_K);
+  const z = k.let("z", k.groupId.z);
+  const m0 = k.let("m0", k.groupId.y.mul(TILE));
+  const n0 = k.let("n0", k.groupId.x.mul(TILE));
+  const lx = k.localId.x;
+  const ly = k.localId.y;
+  const tid = k.let("tid", ly.mul(SIDE).add(lx));
+  // The batch offset of z: its coordinates over dims (innermost last) times each operand's strides.
+  const batchOffset = (name: string, strides: readonly Val<"u32">[]) => {
+    let r: Val<"u32"> = z;
+    let o: Val<"u32"> = u32(0);
+    for (let d = MAX_BATCH_RANK - 1; d >= 0; d--) {
+      o = o.add(r.rem(dims[d]!).mul(strides[d]!));
+      r = r.div(dims[d]!);
+    }
+    return k.let(name, o);
+  };
+  const ab = batchOffset("ab", aStr);
+  const bb = batchOffset("bb", bStr);
+  const readW = weightReader(b, spec, kk_, n);
+  const acc = QUAD.map((i) => QUAD.map((j) => k.var(`acc${i}${j}`, "f32", 0)));
+  k.range("k0", 0, kk_, (k0) => {
+    k.range("l", 0, LOADS, (l) => {
+      const e = k.let("e", tid.add(l.mul(THREADS)));
+      const mm = k.let("mm", e.div(TILE_K));
+      const kt = k.let("kt", e.rem(TILE_K));
+      const gm = k.let("gm", m0.add(mm));
+      const gk = k.let("gk", k0.add(kt));
+      const v = k.var("v", "f32", 0);
+      k.if(gm.lt(m).and(gk.lt(kk_)), () => v.set(a.at(ab.add(gm.mul(kk_)).add(gk))));
+      As.set(kt.mul(TILE).add(mm), v);
+    });
+    k.range("l", 0, LOADS, (l) => {
+      const e = k.let("e", tid.add(l.mul(THREADS)));
+      const nn = k.let("nn", spec.transB ? e.div(TILE_K) : e.rem(TILE));
+      const kt = k.let("kt", spec.transB ? e.rem(TILE_K) : e.div(TILE));
+      const gn = k.let("gn", n0.add(nn));
+      const gk = k.let("gk", k0.add(kt));
+      const v = k.var("v", "f32", 0);
+      k.if(gn.lt(n).and(gk.lt(kk_)), () => v.set(readW(bb, gk, gn)));
+      Bs.set(kt.mul(TILE).add(nn), v);
+    });
+    k.barrier();
+    k.range("kt", 0, TILE_K, (kt) => {
+      const ar = QUAD.map((i) => k.let(`ar${i}`, As.at(kt.mul(TILE).add(ly.mul(4)).add(i))));
+      const br = QUAD.map((j) => k.let(`br${j}`, Bs.at(kt.mul(TILE).add(lx.mul(4)).add(j))));
+      for (const i of QUAD) for (const j of QUAD) acc[i]![j]!.set(acc[i]![j]!.add(ar[i]!.mul(br[j]!)));
+    });
+    k.barrier();
+  }, TILE_K);
+  const yb = k.let("yb", z.mul(m).mul(n));
+  for (const i of QUAD) {
+    const gm = k.let("gm", m0.add(ly.mul(4)).add(i));
+    for (const j of QUAD) {
+      const gn = k.let("gn", n0.add(lx.mul(4)).add(j));
+      k.if(gm.lt(m).and(gn.lt(n)), () => y.set(yb.add(gm.mul(n)).add(gn), acc[i]![j]!));
+    }
+  }
+});
+
+function tiled(spec: { transB: boolean; packed: boolean }, batch: number, m: number, k: number, n: number, l: BatchLayout): KernelPlan {
+  if (l.shape.length > MAX_BATCH_RANK) throw new BackendError(`gpu: matmul with ${l.shape.length} batch axes (at most ${MAX_BATCH_RANK})`);
+  const pad = (xs: readonly number[], fill: number) => [...new Array<number>(MAX_BATCH_RANK - xs.length).fill(fill), ...xs];
+  const params = [m, n, k, ...pad(l.shape, 1), ...pad(l.aStrides, 0), ...pad(l.bStrides, 0)];
+  return { dispatches: [{ program: tiledKernel.specialize(spec), groups: [Math.ceil(n / TILE), Math.ceil(m / TILE), batch], inputs: [0, 1], params }] };
+}
+
+/**
+ * Batched matmul with broadcast batch dims, reading B transposed in place when the graph's
+ * transpose was folded into it (`attrs.transB`). Matrix-vector kernels for M <= 8 (the workgroup
+ * form only with B transposed, where W's rows are contiguous), otherwise the tiled kernel. Every
+ * kernel accumulates over K in increasing order.
+ */
+export const matmulNode: KernelFactory = (node, [a, b], ctx) => {
+  const transB = node.attrs.transB === true;
+  const packed = node.attrs.packedB === true;
+  const { batch, m, k, n, layout: l } = layout(a!.shape, b!.shape, transB);
+  if (m <= MATVEC_ROWS) {
+    const spec: MatvecSpec = { m, k, n, transB, packed, batch: l };
+    if (transB && ctx.matvec === "workgroup") {
+      const [gx, gy] = grid(n);
+      return { dispatches: [{ program: matvecWorkgroup.specialize(spec), groups: [gx, gy, batch], inputs: [0, 1] }] };
+    }
+    return { dispatches: [{ program: matvecThread.specialize(spec), groups: [Math.ceil(n / 64), 1, batch], inputs: [0, 1] }] };
+  }
+  return tiled({ transB, packed }, batch, m, k, n, l);
+};
+
+/** Packs a float32 [rows, cols] matrix into rows of ceil(cols/2) words of two float16 halves. */
+export const packHalvesKernel = defineKernel("packHalves", (k, spec: { rows: number; cols: number }) => {
+  const x = k.input("x", "f32");
+  const y = k.output("y", "u32");
+  const words = Math.ceil(spec.cols / 2);
+  const i = elementIndex(k);
+  guard(k, i, spec.rows * words);
+  const row = k.let("row", i.div(words));
+  const c = k.let("c", i.rem(words).mul(2));
+  const lo = k.let("lo", x.at(row.mul(spec.cols).add(c)));
+  const hi = k.var("hi", "f32", 0);
+  k.if(c.add(1).lt(spec.cols), () => hi.set(x.at(row.mul(spec.cols).add(c).add(1))));
+  y.set(i, packHalf2(lo, hi));
+});

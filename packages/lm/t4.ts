@@ -1,0 +1,10 @@
+import "@densessm/backend-cpu";
+import { LanguageModel } from "./src/index.js";
+const dir = process.argv[2]!;
+const t = performance.now();
+const m = await LanguageModel.fromPretrained(dir, { backend: "cpu" });
+const loaded = (performance.now() - t) / 1000;
+const rssLoaded = process.resourceUsage().maxRSS / 1024;
+const t2 = performance.now();
+const text = await m.complete("abc", { maxNewTokens: 4 });
+console.log(JSON.stringify({ dir, loaded: loaded.toFixed(1), peakAfterLoadMiB: rssLoaded.toFixed(0), generateS: ((performance.now() - t2) / 1000).toFixed(1), peakMiB: (process.resourceUsage().maxRSS / 1024).toFixed(0), text }));
