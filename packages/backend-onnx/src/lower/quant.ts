@@ -1,4 +1,4 @@
-import { quantizedLayout, type QuantAttrs, type Tensor } from "@densessm/core";
+import { quantizedLayout, type Node, type QuantAttrs, type Tensor } from "@densessm/core";
 import { bytesOf, type OnnxGraphBuilder } from "../onnx/builder.js";
 import { attr, ELEM_TYPE } from "../onnx/model.js";
 import type { LowerContext, LowerRule } from "./context.js";
@@ -90,7 +90,7 @@ export const QUANT_RULES: Readonly<Record<string, LowerRule>> = {
 };
 
 /** Parameters whose values a graph's quantized products would bake in (codes and scales). */
-export function bakeableParameters(nodes: readonly { op: string; inputs: readonly number[]; attrs: Readonly<Record<string, unknown>> }[]): string[] {
+export function bakeableParameters(nodes: readonly Node[]): string[] {
   const names = new Set<string>();
   for (const node of nodes) {
     if (node.op !== "quantizedMatmul") continue;
