@@ -104,7 +104,7 @@ function paramWords(program: KernelProgram, values: readonly number[] | undefine
 export async function compileGraph<Buffer>(lowered: Graph, ctx: ExecutionContext<Buffer>): Promise<GpuExecutable> {
   const { runtime } = ctx;
   const name = runtime.name;
-  let graph = byteStorage(foldTransposes(lowered));
+  let graph = byteStorage(foldTransposes(lowered), name);
   let saved = 0;
   if (ctx.fuse) ({ graph, saved } = fuseElementwise(graph, ctx.kernel.maxStorageBuffers - 1));
   const packing = ctx.f16Weights ? packLinearWeights(graph) : { graph, params: new Set<number>() };

@@ -1,4 +1,4 @@
-import type { Memory } from "../lang/builder.js";
+import type { KernelBuilder, Memory } from "../lang/builder.js";
 import { u32, type Val } from "../lang/values.js";
 
 // Reading quantized codes (core's quant/format.ts) in kernels. int8 and uint8 tensors live on the
@@ -47,4 +47,9 @@ export function quantWeight(codes: Memory<"u32"> | Memory<"i32">, scale: Memory<
     const g = f.bits === 8 ? row : row.mul(groups).add(col.div(f.groupSize));
     return codeValue(codes, f, row.mul(rowBytes), col).mul(scale.at(g));
   };
+}
+
+/** The codes' storage binding: raw bytes in u32 words, or widened to one i32 per byte. */
+export function codeInput(k: KernelBuilder, bytes: boolean): Memory<"u32"> | Memory<"i32"> {
+  return bytes ? k.input("codes", "u32") : k.input("codes", "i32");
 }

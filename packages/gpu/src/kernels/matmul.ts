@@ -3,8 +3,8 @@ import type { KernelBuilder, Memory } from "../lang/builder.js";
 import { defineKernel } from "../lang/kernel.js";
 import { elementIndex, guard, offsetOf } from "../lang/std.js";
 import { packHalf2, select, u32, unpackHalf, type Val } from "../lang/values.js";
+import { codeInput, quantWeight } from "./codes.js";
 import { grid } from "./grid.js";
-import { quantWeight } from "./codes.js";
 import type { KernelFactory, KernelPlan } from "./types.js";
 
 /** Rows at or below this go to a matrix-vector kernel (decoding: one row per sequence). */
@@ -135,7 +135,7 @@ type TiledSpec = { readonly transB: boolean; readonly packed: boolean; readonly 
 const tiledKernel = defineKernel("matmul.tiled", (k, spec: TiledSpec) => {
   k.workgroupSize(SIDE, SIDE);
   const a = k.input("a", "f32");
-  const b = spec.quant ? (spec.quant.bytes ? k.input("codes", "u32") : k.input("codes", "i32")) : spec.packed ? k.input("b", "u32") : k.input("b", "f32");
+  const b = spec.quant ? codeInput(k, spec.quant.bytes) : spec.packed ? k.input("b", "u32") : k.input("b", "f32");
   const scale = spec.quant ? k.input("scale", "f32") : undefined;
   const y = k.output("y", "f32");
   const m = k.param("m", "u32");

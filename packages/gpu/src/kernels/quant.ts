@@ -1,8 +1,8 @@
 import { numel, quantizedLayout, type QuantAttrs } from "@densessm/core";
-import type { KernelBuilder, Memory } from "../lang/builder.js";
+import type { Memory } from "../lang/builder.js";
 import { defineKernel } from "../lang/kernel.js";
 import { elementIndex, guard } from "../lang/std.js";
-import { byteAt, quantWeight, signed, type CodeFormat } from "./codes.js";
+import { byteAt, codeInput, quantWeight, signed, type CodeFormat } from "./codes.js";
 import { aroundAxis, elementGrid, grid } from "./grid.js";
 import { MATVEC_ROWS, tiledPlan } from "./matmul.js";
 import { single, type KernelFactory } from "./types.js";
@@ -10,10 +10,6 @@ import { single, type KernelFactory } from "./types.js";
 // Quantized weights (core's `quantizedMatmul` and `dequantize`) read in their stored bytes (see
 // codes.ts), so a decode step streams 1 (int8) or 0.5 + 2/group (4-bit) bytes per weight and
 // dequantizes in registers.
-
-function codeInput(k: KernelBuilder, bytes: boolean): Memory<"u32"> | Memory<"i32"> {
-  return bytes ? k.input("codes", "u32") : k.input("codes", "i32");
-}
 
 /** codes [..., rows, rowBytes] and scale [..., rows, groups] → float32 [..., rows, cols], one element per invocation. */
 const dequantizeKernel = defineKernel("quant.dequantize", (k, spec: CodeFormat & { readonly n: number; readonly cols: number }) => {
