@@ -62,7 +62,7 @@ const matvecKernel = defineKernel("quant.matvec", (k, spec: MatvecSpec) => {
   const [start, step] = wg ? [tid, REDUCE] : [0, 1];
   if (words) {
     const wordsPerRow = rowBytes / 4;
-    const wordsPerGroup = (spec.bits === 8 ? spec.cols : spec.groupSize / 2) / 4;
+    const wordsPerGroup = spec.groupSize / 8; // 4-bit
     const padded = groups * spec.groupSize !== spec.cols;
     k.range("w", start, wordsPerRow, (w) => {
       const word = k.let("word", (codes as Memory<"u32">).at(row.mul(wordsPerRow).add(w)));
@@ -76,7 +76,7 @@ const matvecKernel = defineKernel("quant.matvec", (k, spec: MatvecSpec) => {
         if (padded) k.if(c0.add(j).lt(spec.cols), accumulate);
         else accumulate();
       }
-      const s = k.let("s", scale.at(row.mul(groups).add(wordsPerGroup === 1 ? w : w.div(wordsPerGroup))));
+      const s = k.let("s", scale.at(spec.bits === 8 ? row : row.mul(groups).add(wordsPerGroup === 1 ? w : w.div(wordsPerGroup))));
       rows.forEach((r) => acc[r]!.set(acc[r]!.add(sums[r]!.mul(s))));
     }, step);
   } else {
