@@ -9,6 +9,7 @@ import { registerConvert } from "./commands/convert.js";
 import { registerEval } from "./commands/eval.js";
 import { registerExport } from "./commands/export.js";
 import { registerGenerate } from "./commands/generate.js";
+import { registerQuantize } from "./commands/quantize.js";
 import { registerServe } from "./commands/serve.js";
 import { registerStudy } from "./commands/study.js";
 import { registerTokenize } from "./commands/tokenize.js";
@@ -51,6 +52,7 @@ export function createProgram(): Command {
   registerBench(program);
   registerExport(program);
   registerConvert(program);
+  registerQuantize(program);
   registerTokenize(program);
   registerServe(program);
   return program;

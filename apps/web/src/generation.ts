@@ -46,7 +46,8 @@ export async function generate(request: GenerationRequest): Promise<{ promptIds:
     } else stats.tokensPerSecond = ((tokens.length - 1) * 1000) / (now - first);
     stats.tokens = tokens.length;
     request.onToken({ token, text: stream.push(token), stats });
-    // The CPU backend computes synchronously: yield a macrotask so the browser paints each token.
+    // The CPU backend computes synchronously: yield a macrotask so a Stop message can arrive before
+    // the next token is computed.
     await new Promise((resolve) => setTimeout(resolve, 0));
   }
   const rest = stream.flush();

@@ -8,6 +8,7 @@ import {
   Tensor,
   type AnyStorage,
   type Backend,
+  type Capabilities,
   type DeviceTensor,
   type DType,
   type Executable,
@@ -60,7 +61,7 @@ const ALL_OPS = new Set(Object.keys(KERNELS));
  */
 export class CpuBackend implements Backend {
   readonly name = "cpu";
-  readonly capabilities = { ops: ALL_OPS, dtypes: ["float32", "float16", "bfloat16", "int32"] as const };
+  readonly capabilities: Capabilities = { ops: ALL_OPS, dtypes: ["float32", "float16", "bfloat16", "int32", "int8", "uint8"] };
   private readonly stats = { live: 0, peak: 0 };
 
   async compile(lowered: Graph): Promise<Executable> {

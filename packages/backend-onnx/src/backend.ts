@@ -12,6 +12,7 @@ import {
 } from "@densessm/core";
 import type { InferenceSession, Tensor as OrtTensor } from "onnxruntime-common";
 import { LOWERED_OPS, lowerGraph, wireDType, type LoweredModel } from "./lower/graph.js";
+import { bakeableParameters } from "./lower/quant.js";
 import { encodeModel } from "./onnx/model.js";
 import type { OrtRuntime } from "./runtime.js";
 
@@ -67,7 +68,7 @@ function backendError(e: unknown, backend: string): BackendError {
  */
 export class OnnxBackend implements Backend {
   readonly name: string;
-  readonly capabilities = { ops: new Set<string>([...PRIMITIVE_NAMES, ...LOWERED_OPS]), dtypes: ["float32", "float16", "bfloat16", "int32"] as const };
+  readonly capabilities = { ops: new Set<string>([...PRIMITIVE_NAMES, ...LOWERED_OPS]), dtypes: ["float32", "float16", "bfloat16", "int32", "int8", "uint8"] as const };
   private readonly sessions = new Map<string, CachedSession[]>();
   private readonly stats = { live: 0, peak: 0 };
   private readonly counted = new WeakSet<OnnxTensor>();
@@ -85,6 +86,8 @@ export class OnnxBackend implements Backend {
   }
 
   async compile(graph: Graph): Promise<Executable> {
+    const baked = bakeableParameters(graph.nodes);
+    if (baked.length) return this.bakingExecutable(graph, baked);
     const lowered = lowerGraph(graph);
     const bytes = encodeModel(lowered.model);
     const entry = this.acquire(bytes);
@@ -98,18 +101,54 @@ export class OnnxBackend implements Backend {
     return this.executable(lowered, session, () => this.releaseSession(bytes, entry));
   }
 
+  /**
+   * A graph with quantized products of parameters: onnxruntime prepacks such weights only when
+   * they are initializers, so the model is built at the first run, with the fed codes and scales
+   * baked in, and rebuilt if different tensors are fed for them later. Such models hold the
+   * weights, so they are not kept in the shared session cache (whose key is the model's bytes).
+   */
+  private bakingExecutable(graph: Graph, baked: readonly string[]): Executable {
+    let current: { feeds: DeviceTensor[]; exe: Executable } | undefined;
+    const build = async (feeds: ReadonlyMap<string, DeviceTensor>) => {
+      const initializers = new Map(baked.map((name) => {
+        const fed = feeds.get(name);
+        if (!(fed instanceof OnnxTensor)) throw new BackendError(`${this.name}: "${name}" was not fed a tensor of this backend`);
+        return [name, new Tensor(fed.value.data as Tensor["data"], fed.shape, fed.dtype)] as const;
+      }));
+      const lowered = lowerGraph(graph, { initializers });
+      let session: InferenceSession;
+      try {
+        session = await this.runtime.InferenceSession.create(encodeModel(lowered.model), this.sessionOptions());
+      } catch (e) {
+        throw backendError(e, `${this.name}: compiling the graph failed`);
+      }
+      return this.executable(lowered, session, () => void session.release().catch(() => undefined));
+    };
+    return {
+      run: async (feeds) => {
+        const fed = baked.map((name) => feeds.get(name)!);
+        if (!current || current.feeds.some((t, i) => t !== fed[i])) {
+          current?.exe.dispose();
+          current = undefined;
+          current = { feeds: fed, exe: await build(feeds) };
+        }
+        return current.exe.run(feeds);
+      },
+      dispose: () => current?.exe.dispose(),
+    };
+  }
+
+  private sessionOptions(): InferenceSession.SessionOptions {
+    const { threads } = this.options;
+    return { executionProviders: [...this.runtime.executionProviders], graphOptimizationLevel: "all", logSeverityLevel: 4, ...(threads ? { intraOpNumThreads: threads } : {}) };
+  }
+
   private acquire(bytes: Uint8Array): CachedSession {
     const key = fingerprint(bytes);
     const list = this.sessions.get(key) ?? [];
     let entry = list.find((c) => sameBytes(c.bytes, bytes));
     if (!entry) {
-      const { threads } = this.options;
-      const session = this.runtime.InferenceSession.create(bytes, {
-        executionProviders: [...this.runtime.executionProviders],
-        graphOptimizationLevel: "all",
-        logSeverityLevel: 4,
-        ...(threads ? { intraOpNumThreads: threads } : {}),
-      });
+      const session = this.runtime.InferenceSession.create(bytes, this.sessionOptions());
       entry = { bytes, session, users: 0 };
       list.push(entry);
       this.sessions.set(key, list);

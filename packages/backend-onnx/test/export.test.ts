@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
-import { exportOnnx, loadNodeRuntime, loadWebRuntime, type ExportResult, type OrtRuntime } from "../src/index.js";
+import { decodeModel, exportOnnx, loadNodeRuntime, loadWebRuntime, OnnxBackend, type ExportResult, type OrtRuntime } from "../src/index.js";
 
 // Exports each official fixture, then drives prefill.onnx + decode.onnx with a transformers.js-style
 // loop (int64 input_ids and position_ids, past_* in, present_* out) on onnxruntime-node and on
@@ -81,6 +81,28 @@ describe("exportOnnx: prefill + decode models", () => {
       }, 60_000);
     }
   }
+});
+
+describe("exportOnnx: a quantized model", () => {
+  it("exports MatMulNBits with the codes stored once, and the exported models agree with the backend", async () => {
+    const modelDir = join(root, "models", "mamba-tiny");
+    const ids = (JSON.parse(readFileSync(join(modelDir, "ids.json"), "utf8")) as number[][])[0]!;
+    const lm = await CausalLM.fromPretrained(modelDir);
+    lm.quantize({ bits: 4, groupSize: 32 });
+    const outDir = mkdtempSync(join(tmpdir(), "densessm-export-quantized-"));
+    const spec = await exportOnnx({ model: lm, outDir, prefillLength: PREFILL });
+    const decode = decodeModel(readFileSync(join(outDir, "decode.onnx"))) as { graph: { node: { op_type: string }[]; initializer: { name: string }[] } };
+    expect(decode.graph.node.filter((n) => n.op_type === "MatMulNBits").length).toBe(7); // in_proj, x_proj, out_proj x 2 layers, lm_head
+    expect(decode.graph.initializer.map((t) => t.name)).not.toContain("backbone.layers.0.mixer.in_proj.weight");
+    for (const runtime of [await loadNodeRuntime(), await loadWebRuntime()]) {
+      const session = new Session(new OnnxBackend(runtime));
+      const reference = (await lm.logits(session, [ids], "recurrent")).toFloat32();
+      const rows = await generateLogits(runtime, outDir, spec, ids);
+      let worst = 0;
+      rows.forEach((row, t) => row.forEach((v, k) => (worst = Math.max(worst, Math.abs(v - reference[t * row.length + k]!)))));
+      expect(worst, runtime.label).toBeLessThanOrEqual(1e-4);
+    }
+  }, 60_000);
 });
 
 describe("exportOnnx: weights as external data", () => {

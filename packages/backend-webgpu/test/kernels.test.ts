@@ -1,7 +1,8 @@
 // Kernel paths the conformance suite's small shapes do not reach (the tiled matmul with batch
-// axes, the batched matrix-vector fold, the chunked scan, workgroup reductions), each checked
-// against the CPU backend on the same graph. Shapes stay small: CI runs these on SwiftShader.
-import { CausalLM, lower, ops, Session, Tensor, type SymTensor } from "@densessm/core";
+// axes, the batched matrix-vector fold, the chunked scan, workgroup reductions, quantized
+// products), each checked against the CPU backend on the same graph. Shapes stay small: CI runs
+// these on SwiftShader.
+import { CausalLM, lower, ops, quantizeWeight, Session, Tensor, type SymTensor } from "@densessm/core";
 import { denseFusion } from "@densessm/fusion";
 import { chunkwiseRetention, DenseGauRetNetConfig, parallelRetention } from "@densessm/retnet";
 import { describe, expect, it } from "vitest";
@@ -28,6 +29,20 @@ describe("matmul paths", () => {
   it("matrix-vector, B transposed, in the other reduction form", () =>
     agree(([a, b]) => a!.matmul(b!.transpose()), [randn([3, 2, 96]), randn([70, 96])], 1e-5, otherMatvec));
   it("matrix-vector with B in [K, N] layout", () => agree(([a, b]) => a!.matmul(b!), [randn([3, 2, 20]), randn([3, 20, 70])]));
+});
+
+describe("quantized products (codes as raw bytes, dequantized in registers)", () => {
+  // backend-cpu rounds the activations to 16-bit integers per block: about 1e-4 of an output.
+  for (const q of [{ bits: 8 as const, groupSize: 96 }, { bits: 4 as const, groupSize: 32 }]) {
+    const { codes, scale } = quantizeWeight(randn([70, 96], -0.5, 0.5), q);
+    const inputs = (rows: number) => [randn([rows, 96]), codes, scale.to("float32")];
+    const product = ([x, c, s]: SymTensor[]) => ops.quantizedMatmul(x!, c!, s!, { ...q, cols: 96 });
+    it(`${q.bits} bits: matrix-vector in both reduction forms, and tiled`, async () => {
+      await agree(product, inputs(2), 1e-4);
+      await agree(product, inputs(2), 1e-4, otherMatvec);
+      await agree(product, inputs(40), 1e-4);
+    });
+  }
 });
 
 describe("scan paths", () => {

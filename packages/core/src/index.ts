@@ -24,7 +24,7 @@ export {
 export { lower, prune, rebuild, replay, selectOutputs } from "./graph/transform.js";
 export { deserializeGraph, printGraph, serializeGraph } from "./graph/format.js";
 export { planBuffers, type BufferPlan } from "./graph/liveness.js";
-export { foldTransposes } from "./graph/rewrites.js";
+export { foldTransposes, widenStorage } from "./graph/rewrites.js";
 
 export * as ops from "./ops/api.js";
 export { defineOp, getOp, listOps } from "./ops/registry.js";
@@ -49,6 +49,24 @@ export { checkFinite, openCheckpoint, PYTORCH_BIN, PYTORCH_BIN_INDEX, readWeight
 export { bytesFile, openFile, type RandomAccessFile } from "./io/random-access.js";
 export { DEFAULT_HUB_URL, hubSettings, hubSource, isHubName, type CacheStorageLike, type HubOptions } from "./io/hub.js";
 export { ALLOWED_GLOBALS, openTorchCheckpoint, type TorchCheckpoint, type TorchTensor } from "./io/torch/checkpoint.js";
+
+export { DEQUANTIZE, QUANTIZED_MATMUL, type QuantAttrs } from "./quant/ops.js";
+export { dequantizeWeight, quantizeWeight, type QuantizedWeight } from "./quant/codec.js";
+export {
+  checkQuantizedShapes,
+  DEFAULT_GROUP_SIZE,
+  GROUP_SIZES,
+  parseQuantizationConfig,
+  QUANT_METHOD,
+  quantizationConfigJSON,
+  quantizedLayout,
+  weightQuantization,
+  type QuantizationConfig,
+  type QuantizationSettings,
+  type QuantizedLayout,
+  type WeightQuantization,
+} from "./quant/format.js";
+export { prepareQuantized, quantizableModules, quantizeModule, type QuantizeOptions } from "./quant/modules.js";
 
 export { Module } from "./nn/module.js";
 export { Parameter } from "./nn/parameter.js";

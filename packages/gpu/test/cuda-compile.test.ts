@@ -6,7 +6,7 @@
 // cannot run: it says so loudly and is skipped (never counted as passed); on CI it fails instead.
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { CausalLM, conformanceSuite, ops, Parameter, Session, trace } from "@densessm/core";
+import { CausalLM, conformanceSuite, ops, Parameter, quantizeWeight, Session, trace } from "@densessm/core";
 import { fusionConformance } from "@densessm/fusion";
 import "@densessm/mamba"; // registers the families of the fixtures
 import { retentionConformance } from "@densessm/retnet";
@@ -52,6 +52,17 @@ async function specializeEverything(): Promise<void> {
   for (const matmul of ["bf16", "tf32"] as const) {
     const tensorCores = new Session(new InterpreterBackend({ debug: false, matmul }));
     await tensorCores.run(graphOf(([a, b]) => a!.matmul(b!.transpose()).add(a!.matmul(b!.transpose().transpose().transpose())), [tall, w]), feedsOf([tall, w]));
+  }
+  // Quantized weights: a quantized fixture (byte gather, both products, dequantize), the workgroup
+  // matrix-vector form for both formats, and a byte output computed widened (packed back).
+  const quantized = await CausalLM.fromPretrained(`${models}dense-gau-retnet-tiny`);
+  quantized.quantize({ bits: 4, groupSize: 32 });
+  await quantized.logits(plain, ids("dense-gau-retnet-tiny"), "parallel");
+  for (const q of [{ bits: 8 as const, groupSize: 40 }, { bits: 4 as const, groupSize: 32 }]) {
+    const { codes, scale } = quantizeWeight(w, q);
+    const inputs = [randn([2, 40]), codes, scale.to("float32")];
+    await workgroup.run(graphOf(([a, c, s]) => ops.quantizedMatmul(a!, c!, s!, { ...q, cols: 40 }), inputs), feedsOf(inputs));
+    await plain.run(graphOf(([c]) => c!.slice(1, 0, 3), [codes]), feedsOf([codes]));
   }
 }
 

@@ -32,6 +32,7 @@ export async function convertModel(source: ModelSource, out: string, options: Co
   if (!["float32", "float16", "bfloat16"].includes(dtype)) throw new DenseSSMError(`convert: dtype must be float32, float16 or bfloat16, got ${String(dtype)}`);
   const files = await resolveSource(source, options);
   const lm = await CausalLM.fromPretrained(files, options);
+  if (lm.quantization) throw new DenseSSMError(`convert: ${files.location} is quantized (${lm.quantization.bits} bits), which Hugging Face layouts cannot hold; convert its float model`);
   await mkdir(out, { recursive: true });
   // Parameters take the requested dtype; buffers (RetNet's rel-pos angles and decays) stay as the
   // model computes them, since half precision would move every position's rotation.

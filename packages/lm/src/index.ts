@@ -24,3 +24,4 @@ export { mqarBatch, resolveMqarOptions, trainMqar, type MqarAccuracy, type MqarB
 export { mean, pairedDifference, std, studentTQuantile, type PairedDifference } from "./study/stats.js";
 export { analyzeHiddenStates, writeAnalysisReport, type AnalyzeOptions, type HiddenStateAnalysis, type LayerAnalysis } from "./analysis/analyze.js";
 export { linearProbeAccuracy } from "./analysis/probe.js";
+export { quantizeModel, type QuantizeModelOptions, type QuantizeModelReport } from "./quantize.js";

@@ -130,7 +130,7 @@ export class MambaMixer extends Module {
     const dtLow = xDbl.slice(-1, 0, this.dtRank);
     const B = xDbl.slice(-1, this.dtRank, this.dtRank + N);
     const C = xDbl.slice(-1, this.dtRank + N, this.dtRank + 2 * N);
-    const delta = ops.softplus(ops.linear(dtLow, this.dt_proj.weight, this.dt_proj.bias));
+    const delta = ops.softplus(this.dt_proj.forward(dtLow));
     const A = this.A_log.sym.exp().neg();
 
     const h = selectiveScan({ delta, A, B, x, h0: state?.ssm });

@@ -1,4 +1,4 @@
-import { FormatError, type ChunkOutput, type FamilyModel, type GraphBuilder, type LoadStateDictOptions, type Module, type ModelConfig, type PositionFeeds, type SequenceForm, type StateSpec, type SymTensor, type Tensor } from "@densessm/core";
+import { FormatError, isFloat, type ChunkOutput, type FamilyModel, type GraphBuilder, type LoadStateDictOptions, type Module, type ModelConfig, type PositionFeeds, type SequenceForm, type StateSpec, type SymTensor, type Tensor } from "@densessm/core";
 import type { RetentionContext } from "./context.js";
 import { recurrentFactors, relPosBuffers, thetaTables } from "./positions.js";
 
@@ -138,8 +138,8 @@ export class RetentionModel<C extends ModelConfig = ModelConfig> implements Fami
  */
 function checkBuffer(name: string, stored: Tensor, expected: Tensor): void {
   if (stored.shape.join() !== expected.shape.join()) throw new FormatError(`tensor "${name}" has shape [${stored.shape.join(", ")}], the config implies [${expected.shape.join(", ")}] (a checkpoint for another query_key_dim or head count?)`);
-  if (stored.dtype === "int32") throw new FormatError(`tensor "${name}" holds integers; expected floating point values`);
-  const tolerance = { float32: 1e-6, float16: 2e-3, bfloat16: 1.6e-2, int32: 0 }[stored.dtype];
+  if (!isFloat(stored.dtype)) throw new FormatError(`tensor "${name}" holds integers; expected floating point values`);
+  const tolerance = { float32: 1e-6, float16: 2e-3, bfloat16: 1.6e-2 }[stored.dtype as "float32" | "float16" | "bfloat16"];
   const ours = expected.toFloat32();
   const theirs = stored.toFloat32();
   let worst = 0;

@@ -29,9 +29,16 @@ export function recurrentRetention(
 ): { out: SymTensor; state: SymTensor } {
   const [b, h, len, dk] = qr.shape as [number, number, number, number];
   const dv = v.dim(-1);
-  const perStep = (f: SymTensor) => f.transpose(1, 2).reshape([b, h, len, 1, 1]);
-  const kv = kr.unsqueeze(-1).mul(v.unsqueeze(-2)).mul(perStep(inject));
-  const a = perStep(carry).expand([b, h, len, dk, dv]);
+  const perStep = (f: SymTensor) => f.transpose(1, 2).reshape([b, h, len, 1]);
+  // inject scales k (dk values) rather than the [dk, dv] outer product: one pass less over the state.
+  const kv = kr.mul(perStep(inject)).unsqueeze(-1).mul(v.unsqueeze(-2));
+  if (len === 1 && state) {
+    // One decoding step: S = carry S_prev + kv, with the carry broadcast instead of expanded for a
+    // scan, since a step's cost is passes over the [dk, dv] states (weights aside).
+    const next = state.mul(perStep(carry).unsqueeze(-1).squeeze(2)).add(kv.squeeze(2));
+    return { out: qr.matmul(next).transpose(1, 2), state: next };
+  }
+  const a = perStep(carry).unsqueeze(-1).expand([b, h, len, dk, dv]);
   const states = ops.scan(a, kv, { axis: 2, ...(state ? { h0: state } : {}) });
   const out = qr.unsqueeze(-2).matmul(states).reshape([b, h, len, dv]).transpose(1, 2);
   return { out, state: states.slice(2, len - 1, len).squeeze(2) };

@@ -1,6 +1,6 @@
 /**
  * A WebAssembly SIMD (f32x4) micro-kernel for gemm, encoded from bytes here so the package needs
- * no WAT toolchain. It exports one function and its memory:
+ * no WAT toolchain (see wasm.ts). It exports one function and its memory:
  *
  *   micro(pa, pb, pc, kc, ldc)   // byte addresses; ldc = C's row stride in bytes
  *
@@ -11,58 +11,11 @@
  * fused multiply-add, which keeps results bit-identical on every engine). kc must be at least 1.
  */
 
+import { I32, op, V128, wasmModule } from "./wasm.js";
+
 export const MR = 4;
 export const NR = 8;
 const NV = NR / 4; // v128 vectors per tile row
-
-// --- a very small assembler -------------------------------------------------------------------
-
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (n !== 0);
-  return out;
-}
-
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const byte = n & 0x7f;
-    n >>= 7;
-    const done = (n === 0 && (byte & 0x40) === 0) || (n === -1 && (byte & 0x40) !== 0);
-    out.push(done ? byte : byte | 0x80);
-    if (done) return out;
-  }
-}
-
-const str = (s: string): number[] => [...uleb(s.length), ...Array.from(s, (ch) => ch.charCodeAt(0))];
-const vec = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
-const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
-
-const I32 = 0x7f;
-const V128 = 0x7b;
-const op = {
-  block: [0x02, 0x40],
-  loop: [0x03, 0x40],
-  end: [0x0b],
-  brIf: (depth: number) => [0x0d, ...uleb(depth)],
-  get: (i: number) => [0x20, ...uleb(i)],
-  set: (i: number) => [0x21, ...uleb(i)],
-  tee: (i: number) => [0x22, ...uleb(i)],
-  i32Const: (v: number) => [0x41, ...sleb(v)],
-  i32Add: [0x6a],
-  i32Sub: [0x6b],
-  // SIMD instructions: prefix 0xfd, then the opcode as a LEB128 u32; memarg = (log2 align, offset).
-  v128Load: (offset: number) => [0xfd, ...uleb(0x00), 4, ...uleb(offset)],
-  v128Store: (offset: number) => [0xfd, ...uleb(0x0b), 4, ...uleb(offset)],
-  load32Splat: (offset: number) => [0xfd, ...uleb(0x09), 2, ...uleb(offset)],
-  f32x4Add: [0xfd, ...uleb(0xe4)],
-  f32x4Mul: [0xfd, ...uleb(0xe6)],
-};
 
 function microBody(): number[] {
   // params 0..4: pa, pb, pc, kc, ldc; then i32 local 5 (row pointer), then v128 locals.
@@ -95,21 +48,7 @@ function microBody(): number[] {
     if (i > 0) emit(op.get(row), op.get(ldc), op.i32Add, op.set(row));
     for (let v = 0; v < NV; v++) emit(op.get(row), op.get(acc(i, v)), op.v128Store(16 * v));
   }
-  emit(op.end);
-  const locals = vec([[...uleb(1), I32], [...uleb(MR * NV + NV + 1), V128]]);
-  const body = [...locals, ...code];
-  return [...uleb(body.length), ...body];
-}
-
-function moduleBytes(): Uint8Array<ArrayBuffer> {
-  return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // "\0asm", version 1
-    ...section(1, vec([[0x60, ...vec([[I32], [I32], [I32], [I32], [I32]]), 0x00]])), // type 0: (i32 x5) -> ()
-    ...section(3, vec([uleb(0)])), // function 0 has type 0
-    ...section(5, vec([[0x00, ...uleb(1)]])), // one memory, at least 1 page, no maximum
-    ...section(7, vec([[...str("micro"), 0x00, ...uleb(0)], [...str("mem"), 0x02, ...uleb(0)]])),
-    ...section(10, vec([microBody()])),
-  ]);
+  return code;
 }
 
 export interface SimdKernel {
@@ -123,7 +62,7 @@ let cached: SimdKernel | null | undefined;
 export function simdKernel(): SimdKernel | null {
   if (cached !== undefined) return cached;
   try {
-    const bytes = moduleBytes();
+    const bytes = wasmModule([{ name: "micro", params: [I32, I32, I32, I32, I32], locals: [[1, I32], [MR * NV + NV + 1, V128]], body: microBody() }], "own");
     // Synchronous compile: the module is a few hundred bytes, far below any engine's limit.
     const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
     const { micro, mem } = instance.exports as { micro: SimdKernel["micro"]; mem: WebAssembly.Memory };

@@ -6,6 +6,7 @@ import { reduceKernel } from "./reduce.js";
 import { concatKernel, expandKernel, padKernel, permuteKernel, reshapeKernel, sliceKernel } from "./views.js";
 import { logSoftmaxKernel, rmsnormKernel, sigmoidKernel, siluKernel, softmaxKernel, softplusKernel } from "./composites.js";
 import { sampleKernel } from "./sample.js";
+import { dequantizeKernel, quantizedMatmulKernel } from "./quant.js";
 import type { KernelFactory } from "./types.js";
 
 /** Every primitive, plus the composites this backend runs fused. */
@@ -24,6 +25,7 @@ export const KERNELS: Readonly<Record<string, KernelFactory>> = {
   sigmoid: sigmoidKernel, silu: siluKernel, softplus: softplusKernel,
   softmax: softmaxKernel, logSoftmax: logSoftmaxKernel, rmsnorm: rmsnormKernel,
   sample: sampleKernel,
+  quantizedMatmul: quantizedMatmulKernel, dequantize: dequantizeKernel,
 };
 
 export type { Allocator, CompiledKernel, KernelFactory } from "./types.js";

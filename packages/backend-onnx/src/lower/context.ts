@@ -1,4 +1,4 @@
-import { float32ToBFloat16Bits, float32ToFloat16Bits, type DType, type Node } from "@densessm/core";
+import { float32ToBFloat16Bits, float32ToFloat16Bits, type DType, type Node, type Tensor } from "@densessm/core";
 import type { OnnxGraphBuilder } from "../onnx/builder.js";
 import { ELEM_TYPE, type OnnxDType } from "../onnx/model.js";
 
@@ -12,6 +12,8 @@ export interface LowerContext {
   readonly inputs: readonly string[];
   /** The ONNX node name for the op that computes the node's result (it names the node in errors). */
   readonly name: string;
+  /** Input i's value when it is known while lowering (a constant, or a parameter baked in). */
+  value(input: number): Tensor | undefined;
 }
 
 export type LowerRule = (ctx: LowerContext) => string;

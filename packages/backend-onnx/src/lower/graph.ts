@@ -4,11 +4,12 @@ import { attr, ELEM_TYPE, type ModelDef, type OnnxDType } from "../onnx/model.js
 import { COMPOSITE_RULES } from "./composites.js";
 import type { LowerRule } from "./context.js";
 import { PRIMITIVE_RULES } from "./primitives.js";
+import { QUANT_RULES } from "./quant.js";
 
 /** The opset written: 18 brings BitwiseXor (for `rand`) and ReduceMax with axes as an input. */
 export const OPSET = 18;
 
-const RULES: Readonly<Record<string, LowerRule>> = { ...PRIMITIVE_RULES, ...COMPOSITE_RULES };
+const RULES: Readonly<Record<string, LowerRule>> = { ...PRIMITIVE_RULES, ...COMPOSITE_RULES, ...QUANT_RULES };
 
 /** Ops this package lowers: every primitive and the composites with a fused ONNX form. */
 export const LOWERED_OPS: ReadonlySet<string> = new Set(Object.keys(RULES));
@@ -113,7 +114,12 @@ export function lowerGraph(graph: Graph, options: LowerOptions = {}): LoweredMod
       indexChecks.push({ nodeId: node.id, feed: inputNodes[1]!.attrs.name as string, axisSize: inputNodes[0]!.shape[node.attrs.axis as number]! });
     }
     g.scope = nodeName(node);
-    values[node.id] = rule({ g, node, inputNodes, inputs: node.inputs.map((i) => values[i]!), name: nodeName(node) });
+    const value = (i: number): Tensor | undefined => {
+      const input = inputNodes[i];
+      if (input?.op === "const") return input.attrs.value as Tensor;
+      return input?.op === "param" ? options.initializers?.get(input.attrs.name as string) : undefined;
+    };
+    values[node.id] = rule({ g, node, inputNodes, inputs: node.inputs.map((i) => values[i]!), name: nodeName(node), value });
   }
 
   g.scope = "";
@@ -131,8 +137,12 @@ export function lowerGraph(graph: Graph, options: LowerOptions = {}): LoweredMod
     return { name: o.name, onnxName, dtype: node.dtype, shape: node.shape };
   });
 
+  // A baked parameter that only a rule's own initializers replace (quantized codes in MatMulNBits'
+  // form) would otherwise ship twice in an exported file.
+  const used = new Set(g.nodes.flatMap((n) => n.inputs));
+  const graphDef = g.build(options.graphName ?? "densessm");
   return {
-    model: { graph: g.build(options.graphName ?? "densessm"), opsets: { "": OPSET, "com.microsoft": 1 } },
+    model: { graph: { ...graphDef, initializers: graphDef.initializers.filter((t) => used.has(t.name)) }, opsets: { "": OPSET, "com.microsoft": 1 } },
     inputs,
     outputs,
     indexChecks,

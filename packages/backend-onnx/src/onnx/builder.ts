@@ -18,6 +18,8 @@ function typedFor(dtype: OnnxDType, values: readonly number[]): ArrayBufferView 
     case "bool":
     case "uint8":
       return Uint8Array.from(values);
+    case "int8":
+      return Int8Array.from(values);
     case "float16":
     case "bfloat16":
       throw new Error(`constants of ${dtype} are written as raw bits, not numbers`);

@@ -5,6 +5,7 @@ import { ONNX_PROTO } from "./onnx-proto.js";
 export const ELEM_TYPE = {
   float32: 1,
   uint8: 2,
+  int8: 3,
   int32: 6,
   int64: 7,
   bool: 9,

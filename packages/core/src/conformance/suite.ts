@@ -10,6 +10,7 @@ import { float16BitsToFloat32, float32ToFloat16Bits, bfloat16BitsToFloat32, floa
 import { formatShape, numel, sameShape, type Shape } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
 import { assertClose, ConformanceError, feedsOf, graphOf, opConformanceCases, type ConformanceCase, type OpConformanceSpec } from "./op-cases.js";
+import { quantSpecs } from "./quant-cases.js";
 import { sampleSpecs } from "./sample-cases.js";
 import { broadcastRef, matmulRef, permuteRef, reduceRef, ref, scanRef, unravel, ravel } from "./reference.js";
 
@@ -321,13 +322,14 @@ function stopGradientCase(): ConformanceCase {
  * same reference, finite-difference checks of every gradient rule, and bad input. Packages that
  * define composites ship their own cases (built with `opConformanceCases`) to run alongside.
  * `dtypes` (a backend's `capabilities.dtypes`) leaves out the cases that need a dtype the backend
- * does not hold, such as the float16 casts; by default every case is included.
+ * does not hold, such as the float16 casts (int8/uint8 inputs are not such a need: a Session
+ * carries them in int32, see `widenStorage`); by default every case is included.
  *
  *     for (const c of conformanceSuite(backend.capabilities)) it(c.name, () => c.run(session));
  */
 export function conformanceSuite(options: { readonly dtypes?: readonly DType[] } = {}): ConformanceCase[] {
   const { dtypes } = options;
-  const cases = [...opCases().flatMap(opConformanceCases), stopGradientCase(), ...errorCases()];
+  const cases = [...[...opCases(), ...quantSpecs()].flatMap(opConformanceCases), stopGradientCase(), ...errorCases()];
   return dtypes ? cases.filter((c) => (c.dtypes ?? []).every((d) => dtypes.includes(d))) : cases;
 }
 

@@ -1,5 +1,5 @@
 import { FormatError } from "../errors.js";
-import { assertDType, type DType } from "../tensor/dtype.js";
+import { allocate, assertDType, byteSize, type DType } from "../tensor/dtype.js";
 import { Tensor } from "../tensor/tensor.js";
 import type { AttrValue, Graph } from "./graph.js";
 import { base64ToBytes, bytesToBase64 } from "../util/base64.js";
@@ -36,7 +36,8 @@ function encodeTensor(t: Tensor): SerializedTensor {
 function decodeTensor(s: SerializedTensor["$tensor"]): Tensor {
   const dtype = assertDType(s.dtype, "serialized constant");
   const bytes = base64ToBytes(s.data);
-  const data = dtype === "float32" ? new Float32Array(bytes.buffer) : dtype === "int32" ? new Int32Array(bytes.buffer) : new Uint16Array(bytes.buffer);
+  const data = allocate(dtype, bytes.byteLength / byteSize(dtype));
+  new Uint8Array(data.buffer).set(bytes);
   return new Tensor(data, s.shape, dtype);
 }
 

@@ -1,7 +1,7 @@
 import { DenseSSMError, DTypeError } from "../errors.js";
 import type { CompositeOpDef, OpDef } from "../ops/registry.js";
 import { defineOp, getOp } from "../ops/registry.js";
-import type { DType } from "../tensor/dtype.js";
+import { isFloat, type DType } from "../tensor/dtype.js";
 import { assertValidShape, type Shape } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
 import type { Attrs, Binding, Graph, Node } from "./graph.js";
@@ -187,13 +187,13 @@ export class GraphBuilder {
     return s;
   }
 
-  /** The node of a registered parameter object. Storage dtypes (f16/bf16) compute as float32. */
+  /** The node of a registered parameter object. Float storage dtypes (f16/bf16) compute as float32. */
   paramOf(p: ParameterLike): SymTensor {
     const name = this.paramNames.get(p);
     if (name === undefined) {
       throw new DenseSSMError(`a parameter of shape [${p.value.shape.join(", ")}] is used but was not registered with the builder: pass module.namedParameters() to trace()`);
     }
-    return this.param(name, p.value.shape, p.value.dtype === "int32" ? "int32" : "float32");
+    return this.param(name, p.value.shape, isFloat(p.value.dtype) ? "float32" : p.value.dtype);
   }
 
   /**
@@ -259,19 +259,21 @@ export class GraphBuilder {
 }
 
 /** A tensor's storage as integers, so equal bits compare equal (-0 and 0 differ, a NaN equals itself). */
-function bitsOf(t: Tensor): Int32Array | Uint16Array {
+type IntegerStorage = Exclude<Tensor["data"], Float32Array>;
+
+function bitsOf(t: Tensor): IntegerStorage {
   const d = t.data;
   return d instanceof Float32Array ? new Int32Array(d.buffer, d.byteOffset, d.length) : d;
 }
 
 /** FNV-1a over whole words: one cheap pass, enough to bucket constants (equality is checked after). */
-function hashBits(bits: Int32Array | Uint16Array): number {
+function hashBits(bits: IntegerStorage): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < bits.length; i++) h = Math.imul(h ^ bits[i]!, 0x01000193);
   return h >>> 0;
 }
 
-function sameBits(a: Int32Array | Uint16Array, b: Int32Array | Uint16Array): boolean {
+function sameBits(a: IntegerStorage, b: IntegerStorage): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;

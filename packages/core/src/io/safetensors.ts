@@ -13,10 +13,12 @@ const FILE_DTYPES: Record<string, { dtype: DType; bytes: number } | undefined> =
   F16: { dtype: "float16", bytes: 2 },
   BF16: { dtype: "bfloat16", bytes: 2 },
   I32: { dtype: "int32", bytes: 4 },
+  I8: { dtype: "int8", bytes: 1 },
+  U8: { dtype: "uint8", bytes: 1 },
   I64: { dtype: "int32", bytes: 8 }, // read into int32, with a range check
 };
 
-const CODE_OF: Record<DType, string> = { float32: "F32", float16: "F16", bfloat16: "BF16", int32: "I32" };
+const CODE_OF: Record<DType, string> = { float32: "F32", float16: "F16", bfloat16: "BF16", int32: "I32", int8: "I8", uint8: "U8" };
 
 export interface SafetensorsFile {
   tensors: Map<string, Tensor>;
@@ -143,6 +145,10 @@ export function decodeSafetensor(raw: Uint8Array, entry: Pick<SafetensorsEntry, 
       return new Tensor(new Uint16Array(owned.buffer, 0, owned.length / 2), shape, "bfloat16");
     case "I32":
       return new Tensor(new Int32Array(owned.buffer, 0, owned.length / 4), shape, "int32");
+    case "I8":
+      return new Tensor(new Int8Array(owned.buffer, 0, owned.length), shape, "int8");
+    case "U8":
+      return new Tensor(new Uint8Array(owned.buffer, 0, owned.length), shape, "uint8");
     default:
       return new Tensor(narrowInt64(new BigInt64Array(owned.buffer, 0, owned.length / 8), what), shape, "int32");
   }

@@ -1,4 +1,5 @@
 import { FormatError } from "../errors.js";
+import { isFloat } from "../tensor/dtype.js";
 import { formatShape } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { describeFile, readJsonObject, type FileSource } from "./file-source.js";
@@ -135,7 +136,7 @@ async function openShards(source: FileSource, indexName: string, index: Record<s
 
 /** Refuses a floating-point tensor holding NaN or ±Inf, naming it, the count and the first one. */
 export function checkFinite(t: Tensor, what: string): void {
-  if (t.dtype === "int32") return;
+  if (!isFloat(t.dtype)) return; // ids and quantized codes are integers: always finite
   const d = t.data;
   const mask = t.dtype === "float16" ? 0x7c00 : 0x7f80; // half formats: all exponent bits set is Inf or NaN
   const finite = t.dtype === "float32" ? (i: number) => Number.isFinite(d[i]!) : (i: number) => (d[i]! & mask) !== mask;

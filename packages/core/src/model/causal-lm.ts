@@ -17,6 +17,8 @@ import type { DecoderSnapshot } from "./snapshot.js";
 import { deserializeState, serializeState, type StateIdentity } from "./state-file.js";
 import { pastName, presentName } from "./state-names.js";
 import { checkTokenIds } from "./token-ids.js";
+import { quantizationConfigJSON, type QuantizationConfig } from "../quant/format.js";
+import { quantizationOf, quantizeModule, type QuantizeOptions } from "../quant/modules.js";
 
 /** How a sequence is run: all positions at once, chunk by chunk, or token by token. */
 export type ForwardMode = "parallel" | "chunkwise" | "recurrent";
@@ -39,7 +41,7 @@ export interface CausalLMOptions {
 export class CausalLM {
   readonly modes: readonly ForwardMode[] = ["parallel", "chunkwise", "recurrent"];
   private readonly graphs = new Map<string, Graph>();
-  private readonly bound = new WeakSet<Session>();
+  private bound = new WeakSet<Session>();
   private chunk: number;
 
   constructor(
@@ -78,6 +80,11 @@ export class CausalLM {
 
   get vocabSize(): number {
     return this.model.config.vocabSize;
+  }
+
+  /** How the weights are quantized (config.json's `quantization_config`); undefined for float weights. */
+  get quantization(): QuantizationConfig | undefined {
+    return quantizationOf(this.module);
   }
 
   get chunkSize(): number {
@@ -325,16 +332,33 @@ export class CausalLM {
     this.model.loadStateDict(tensors, options);
   }
 
+  /**
+   * Quantizes every Linear and Embedding weight in place, lm_head included (round to nearest, no
+   * calibration data; see `quantizeModule`). `save` then writes the quantized folder.
+   */
+  quantize(options: QuantizeOptions): QuantizationConfig {
+    const config = quantizeModule(this.module, options);
+    // The parameters changed identity: graphs and session bindings made before are stale.
+    this.graphs.clear();
+    this.bound = new WeakSet();
+    return config;
+  }
+
   /** Trainable scalars (tied parameters counted once). */
   numParameters(): number {
     return this.module.numParameters();
   }
 
-  /** Writes config.json and model.safetensors (float32, the official names), so the official code loads them. */
+  /**
+   * Writes config.json and model.safetensors (float32, the official names), so the official code
+   * loads them; a quantized model writes its codes and float16 scales and a `quantization_config`.
+   */
   async save(dir: string): Promise<void> {
     const { join } = await import("node:path");
     await writeSafetensorsFolder(dir, this.stateDict());
-    await writeFileAtomic(join(dir, "config.json"), `${JSON.stringify(this.config.toJSON(), null, 2)}\n`);
+    const q = this.quantization;
+    const quantization = q ? { quantization_config: quantizationConfigJSON(q) } : {};
+    await writeFileAtomic(join(dir, "config.json"), `${JSON.stringify({ ...this.config.toJSON(), ...quantization }, null, 2)}\n`);
   }
 
   private cached(key: string, build: () => Graph): Graph {

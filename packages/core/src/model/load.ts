@@ -1,6 +1,8 @@
 import { FormatError } from "../errors.js";
 import { describeFile, readJsonObject, type FileSource } from "../io/file-source.js";
 import { openCheckpoint, type Checkpoint, type ReadWeightsOptions } from "../io/weights.js";
+import { parseQuantizationConfig } from "../quant/format.js";
+import { prepareQuantized } from "../quant/modules.js";
 import { formatShape, sameShape } from "../tensor/shape.js";
 import { CausalLM, type CausalLMOptions } from "./causal-lm.js";
 import { createFamilyModel, detectModelFamily, type FamilyModel, type LoadStateDictOptions } from "./family.js";
@@ -31,6 +33,8 @@ export async function loadCausalLM(source: FileSource, options: LoadOptions = {}
   const checkpoint = await openCheckpoint(source);
   // Parameters that may stay missing keep freshly initialised values; otherwise every value comes from the file.
   const model = inFile(where, () => createFamilyModel(family, config, { initialize: Boolean(options.keepMissing) }));
+  // A quantized folder (quantization_config) stores codes and scales for its Linear/Embedding weights.
+  if (json.quantization_config !== undefined) prepareQuantized(model.module, parseQuantizationConfig(json.quantization_config, where), where);
   checkHeaders(model, checkpoint, where);
   const lm = new CausalLM(model, options);
   const tensors = await checkpoint.read(options);

@@ -2,15 +2,23 @@ import { currentBuilder, type SymTensor } from "../graph/symbolic.js";
 import { gather } from "../ops/indexing.js";
 import { layerNorm, linear, rmsnorm } from "../ops/composites.js";
 import { rand } from "../ops/random.js";
+import type { WeightQuantization } from "../quant/format.js";
+import { dequantize, quantizedMatmul } from "../quant/ops.js";
 import type { Rng } from "../runtime/rng.js";
 import { init } from "./init.js";
 import { Module } from "./module.js";
 import { Parameter } from "./parameter.js";
 
-/** y = x W^T + b, weight [out, in] as in PyTorch; initialised like torch.nn.Linear. */
+/**
+ * y = x W^T + b, weight [out, in] as in PyTorch; initialised like torch.nn.Linear. A quantized
+ * Linear (see `quantizeModule`) holds the codes in `weight` and their scales in `weight_scale`.
+ */
 export class Linear extends Module {
   weight: Parameter;
+  weight_scale: Parameter | undefined;
   bias: Parameter | undefined;
+  /** How `weight` is quantized; undefined for a float weight. */
+  quantization: WeightQuantization | undefined;
 
   constructor(
     readonly inFeatures: number,
@@ -23,13 +31,20 @@ export class Linear extends Module {
   }
 
   forward(x: SymTensor): SymTensor {
-    return linear(x, this.weight, this.bias);
+    if (!this.quantization) return linear(x, this.weight, this.bias);
+    const y = quantizedMatmul(x, this.weight, this.weight_scale!, { ...this.quantization, cols: this.inFeatures });
+    return this.bias ? y.add(this.bias) : y;
   }
 }
 
-/** Rows of a [num, dim] table selected by int32 ids; initialised N(0, 1) like torch.nn.Embedding. */
+/**
+ * Rows of a [num, dim] table selected by int32 ids; initialised N(0, 1) like torch.nn.Embedding.
+ * Quantized like Linear; then only the selected rows are dequantized.
+ */
 export class Embedding extends Module {
   weight: Parameter;
+  weight_scale: Parameter | undefined;
+  quantization: WeightQuantization | undefined;
 
   constructor(
     readonly numEmbeddings: number,
@@ -41,7 +56,8 @@ export class Embedding extends Module {
   }
 
   forward(ids: SymTensor): SymTensor {
-    return gather(this.weight, ids, 0);
+    if (!this.quantization) return gather(this.weight, ids, 0);
+    return dequantize(gather(this.weight, ids, 0), gather(this.weight_scale!, ids, 0), { ...this.quantization, cols: this.embeddingDim });
   }
 }
 

@@ -1,4 +1,5 @@
 import { FormatError } from "../errors.js";
+import { isFloat, type DType } from "../tensor/dtype.js";
 import { formatShape, sameShape } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { Parameter } from "./parameter.js";
@@ -34,21 +35,29 @@ export abstract class Module {
     return this.namedParameters().map(([, p]) => p);
   }
 
-  /** Total trainable scalars (shared parameters counted once). */
+  /** Total model scalars (shared parameters counted once; a quantized weight by its rows × cols). */
   numParameters(): number {
-    return this.parameters().reduce((n, p) => n + p.value.size, 0);
+    return this.parameters().reduce((n, p) => n + (p.logicalSize ?? p.value.size), 0);
   }
 
-  /** Child modules, this one included, with their dotted names. */
+  /** Child modules, this one included. */
   modules(): Module[] {
-    const out: Module[] = [];
-    const visit = (value: unknown): void => {
+    return this.namedModules().map(([, m]) => m);
+  }
+
+  /** Child modules, this one included (as ""), with their dotted names; a shared module is listed once. */
+  namedModules(): [string, Module][] {
+    const out: [string, Module][] = [];
+    const seen = new Set<Module>();
+    const visit = (value: unknown, path: string): void => {
       if (value instanceof Module) {
-        out.push(value);
-        for (const v of Object.values(value)) visit(v);
-      } else if (Array.isArray(value)) value.forEach(visit);
+        if (seen.has(value)) return;
+        seen.add(value);
+        out.push([path, value]);
+        for (const [k, v] of Object.entries(value)) visit(v, path ? `${path}.${k}` : k);
+      } else if (Array.isArray(value)) value.forEach((v, i) => visit(v, `${path}.${i}`));
     };
-    visit(this);
+    visit(this, "");
     return out;
   }
 
@@ -72,8 +81,9 @@ export abstract class Module {
    * may be stored under any of them, or under several if they hold the same values. Every problem
    * is collected and reported in one error that names each key: missing, unexpected (unless
    * `strict` is false), of the wrong shape, integer where floats belong, or tied but different.
-   * `keepMissing` names parameters that may be absent and then keep their current values. Values
-   * in float16/bfloat16 are widened to float32.
+   * `keepMissing` names parameters that may be absent and then keep their current values. Float
+   * values convert to the parameter's dtype (float16/bfloat16 widen to float32); integer ones
+   * (quantized codes) must match it.
    */
   loadStateDict(dict: ReadonlyMap<string, Tensor>, options: { strict?: boolean; keepMissing?: (name: string) => boolean } = {}): void {
     const strict = options.strict ?? true;
@@ -92,7 +102,7 @@ export abstract class Module {
       let ok = true;
       for (const [name, t] of [first!, ...others]) {
         if (!sameShape(t.shape, p.shape)) problems.push(`tensor "${name}" has shape ${formatShape(t.shape)}, expected ${formatShape(p.shape)}`);
-        else if (t.dtype === "int32" && p.value.dtype !== "int32") problems.push(`tensor "${name}" holds integers; expected floating point weights`);
+        else if (!compatibleDType(t.dtype, p.value.dtype)) problems.push(`tensor "${name}" is ${t.dtype}; expected ${isFloat(p.value.dtype) ? "floating point weights" : p.value.dtype}`);
         else continue;
         ok = false;
       }
@@ -109,8 +119,13 @@ export abstract class Module {
       for (const name of dict.keys()) if (!known.has(name)) problems.push(`unexpected tensor "${name}"`);
     }
     if (problems.length) throw new FormatError(`cannot load state dict:\n  ${listProblems(problems)}`);
-    for (const [p, [name, t]] of chosen) p.assign(t.dtype === "float32" || t.dtype === "int32" ? t : t.to("float32"), name);
+    for (const [p, [name, t]] of chosen) p.assign(t.dtype === p.value.dtype ? t : t.to(p.value.dtype), name);
   }
+}
+
+/** Float weights load from any float dtype (widened to the parameter's); integer ones (ids, quantized codes) only as they are. */
+function compatibleDType(file: DType, parameter: DType): boolean {
+  return isFloat(parameter) ? isFloat(file) : file === parameter;
 }
 
 /** At most 20 problems, then how many more: a 300-layer mismatch stays readable. */

@@ -13,10 +13,16 @@ export class Parameter implements ParameterLike {
   private current: Tensor;
   version = 0;
   requiresGrad: boolean;
+  /**
+   * The model scalars this parameter stands for, when that is not its size: the rows × cols of a
+   * quantized weight's codes, 0 for its scales. Parameter counts use it.
+   */
+  readonly logicalSize: number | undefined;
 
-  constructor(value: Tensor, options: { requiresGrad?: boolean } = {}) {
+  constructor(value: Tensor, options: { requiresGrad?: boolean; logicalSize?: number } = {}) {
     this.current = value;
     this.requiresGrad = options.requiresGrad ?? true;
+    this.logicalSize = options.logicalSize;
   }
 
   get value(): Tensor {

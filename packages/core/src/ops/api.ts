@@ -27,3 +27,4 @@ export {
   stopGradient,
   tanh,
 } from "./composites.js";
+export { dequantize, quantizedMatmul } from "../quant/ops.js";

@@ -3,9 +3,10 @@ import { getBackend, type BackendOptions } from "../backend/registry.js";
 import { BackendError, DTypeError, ShapeError } from "../errors.js";
 import type { Graph } from "../graph/graph.js";
 import type { ParameterLike } from "../graph/symbolic.js";
+import { widenStorage } from "../graph/rewrites.js";
 import { lower } from "../graph/transform.js";
 import { PRIMITIVE_NAMES } from "../ops/primitives.js";
-import type { DType } from "../tensor/dtype.js";
+import { isFloat, type DType } from "../tensor/dtype.js";
 import { formatShape, sameShape } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
 
@@ -33,6 +34,8 @@ const REQUIRED_DTYPES: readonly DType[] = ["float32", "int32"];
  */
 export class Session {
   private readonly compiled = new WeakMap<Graph, Promise<Executable>>();
+  /** Inputs and parameters whose dtype the backend holds in a wider one (see `widenStorage`). */
+  private readonly widened = new WeakMap<Graph, ReadonlyMap<string, DType>>();
   private readonly params = new Map<string, BoundParameter>();
 
   constructor(readonly backend: Backend) {
@@ -74,9 +77,11 @@ export class Session {
   }
 
   private async lowerAndCompile(graph: Graph): Promise<Executable> {
-    const ops = this.backend.capabilities.ops;
-    const lowered = lower(graph, (op) => ops.has(op));
+    const { ops, dtypes } = this.backend.capabilities;
+    const lowered = widenStorage(lower(graph, (op) => ops.has(op)), dtypes);
     checkDTypes(lowered, this.backend);
+    const widened = [...lowered.inputs, ...lowered.params].filter((b) => lowered.nodes[b.id]!.dtype !== graph.nodes[bindingId(graph, b.name)]!.dtype);
+    if (widened.length) this.widened.set(graph, new Map(widened.map((b) => [b.name, lowered.nodes[b.id]!.dtype])));
     return this.backend.compile(lowered);
   }
 
@@ -87,22 +92,21 @@ export class Session {
   async runOnDevice(graph: Graph, inputs: Readonly<Record<string, Feed>> = {}): Promise<Map<string, DeviceTensor>> {
     checkFeeds(graph, inputs);
     const exe = await this.compile(graph);
+    const widened = this.widened.get(graph);
+    const dtypeOf = (b: { name: string; id: number }) => widened?.get(b.name) ?? graph.nodes[b.id]!.dtype;
     const feeds = new Map<string, DeviceTensor>();
     const uploaded: DeviceTensor[] = [];
     try {
       for (const b of graph.inputs) {
-        const node = graph.nodes[b.id]!;
+        const dtype = dtypeOf(b);
         const given = inputs[b.name]!;
         if (given instanceof Tensor) {
-          const t = this.backend.upload(given.dtype === node.dtype ? given : given.to(node.dtype));
+          const t = this.backend.upload(given.dtype === dtype ? given : given.to(dtype));
           uploaded.push(t);
           feeds.set(b.name, t);
         } else feeds.set(b.name, given);
       }
-      for (const b of graph.params) {
-        const node = graph.nodes[b.id]!;
-        feeds.set(b.name, this.parameter(b.name, node.shape, node.dtype));
-      }
+      for (const b of graph.params) feeds.set(b.name, this.parameter(b.name, graph.nodes[b.id]!.shape, dtypeOf(b)));
       return await exe.run(feeds);
     } finally {
       // Backends return outputs in buffers of their own (never a feed's), so uploads can go now.
@@ -208,8 +212,12 @@ function checkFeeds(graph: Graph, inputs: Readonly<Record<string, Feed>>): void 
 
 function checkFeed(what: string, t: Feed, shape: readonly number[], dtype: Tensor["dtype"]): void {
   if (!sameShape(t.shape, shape)) throw new ShapeError(`${what}: expected shape ${formatShape(shape)}, got ${formatShape(t.shape)}`);
-  const convertible = t instanceof Tensor && t.dtype !== "int32" && dtype !== "int32";
+  const convertible = t instanceof Tensor && isFloat(t.dtype) && isFloat(dtype);
   if (t.dtype !== dtype && !convertible) throw new DTypeError(`${what}: expected dtype ${dtype}, got ${t.dtype}`);
+}
+
+function bindingId(graph: Graph, name: string): number {
+  return (graph.inputs.find((b) => b.name === name) ?? graph.params.find((b) => b.name === name))!.id;
 }
 
 /** Every dtype a lowered graph holds must be one the backend's buffers can hold. */

@@ -2,12 +2,13 @@ import { DTypeError } from "../errors.js";
 
 /**
  * Compute happens in float32 (and int32 for ids); float16 and bfloat16 exist as storage formats
- * so checkpoints and device buffers can be half the size. Conversions between them are exact where
- * the target can represent the value, and round to nearest-even where it cannot.
+ * so checkpoints and device buffers can be half the size, and int8/uint8 hold quantized weights
+ * (see quant/). Conversions between floats are exact where the target can represent the value,
+ * and round to nearest-even where it cannot.
  */
-export type DType = "float32" | "float16" | "bfloat16" | "int32";
+export type DType = "float32" | "float16" | "bfloat16" | "int32" | "int8" | "uint8";
 
-export const DTYPES: readonly DType[] = ["float32", "float16", "bfloat16", "int32"];
+export const DTYPES: readonly DType[] = ["float32", "float16", "bfloat16", "int32", "int8", "uint8"];
 
 /** The typed array that stores each dtype. Half-precision formats are stored as raw bits. */
 export interface StorageArrays {
@@ -15,6 +16,8 @@ export interface StorageArrays {
   float16: Uint16Array;
   bfloat16: Uint16Array;
   int32: Int32Array;
+  int8: Int8Array;
+  uint8: Uint8Array;
 }
 export type StorageOf<D extends DType> = StorageArrays[D];
 export type AnyStorage = StorageArrays[DType];
@@ -29,11 +32,12 @@ export function assertDType(value: unknown, what: string): DType {
 }
 
 export function byteSize(dtype: DType): number {
-  return dtype === "float32" || dtype === "int32" ? 4 : 2;
+  if (dtype === "float32" || dtype === "int32") return 4;
+  return dtype === "int8" || dtype === "uint8" ? 1 : 2;
 }
 
 export function isFloat(dtype: DType): boolean {
-  return dtype !== "int32";
+  return dtype === "float32" || dtype === "float16" || dtype === "bfloat16";
 }
 
 export function allocate(dtype: DType, length: number): AnyStorage {
@@ -42,6 +46,10 @@ export function allocate(dtype: DType, length: number): AnyStorage {
       return new Float32Array(length);
     case "int32":
       return new Int32Array(length);
+    case "int8":
+      return new Int8Array(length);
+    case "uint8":
+      return new Uint8Array(length);
     case "float16":
     case "bfloat16":
       return new Uint16Array(length);
@@ -101,7 +109,10 @@ export function bfloat16BitsToFloat32(bits: number): number {
   return f32[0]!;
 }
 
-/** Converts storage of one dtype to another. Float to int32 truncates toward zero, like a C cast. */
+/**
+ * Converts storage of one dtype to another. Float to an integer type truncates toward zero, like a
+ * C cast; int8/uint8 then wrap modulo 256 (quantizers round and clamp before they convert).
+ */
 export function convert(src: AnyStorage, from: DType, to: DType): AnyStorage {
   if (from === to) return src.slice();
   const n = src.length;
@@ -110,6 +121,8 @@ export function convert(src: AnyStorage, from: DType, to: DType): AnyStorage {
   switch (to) {
     case "float32":
     case "int32":
+    case "int8":
+    case "uint8":
       for (let i = 0; i < n; i++) out[i] = read(i);
       break;
     case "float16":

@@ -4,7 +4,7 @@ import { SUPPORTED_OPS } from "../kernels/index.js";
 import { compileGraph, type ExecutionContext, type GpuExecutable } from "./executable.js";
 import { BufferPool } from "./pool.js";
 import type { GpuRuntime } from "./runtime.js";
-import { deviceBytes, expectGpuTensor, GpuTensor, hostWords } from "./tensor.js";
+import { deviceBytes, expectGpuTensor, fromDeviceBytes, GpuTensor, hostWords } from "./tensor.js";
 
 export interface GpuBackendOptions {
   /** Matrix-vector kernel form (see KernelContext); by default "thread" on software runtimes. */
@@ -45,7 +45,7 @@ export interface DispatchStats {
  * class over their runtime; "gpu-interpreter" is it over the interpreter.
  */
 export class GpuBackend<Buffer = unknown> implements Backend {
-  readonly capabilities: { ops: ReadonlySet<string>; dtypes: readonly DType[] } = { ops: SUPPORTED_OPS, dtypes: ["float32", "float16", "bfloat16", "int32"] };
+  readonly capabilities: { ops: ReadonlySet<string>; dtypes: readonly DType[] } = { ops: SUPPORTED_OPS, dtypes: ["float32", "float16", "bfloat16", "int32", "int8", "uint8"] };
   readonly stats: DispatchStats = { runs: 0, dispatches: 0, saved: 0 };
   /** "bf16" when matrix products round their inputs to bfloat16 (`matmul: "bf16"`), else "f32". */
   readonly computeDtype: "f32" | "bf16";
@@ -107,7 +107,7 @@ export class GpuBackend<Buffer = unknown> implements Backend {
   upload(tensor: Tensor): DeviceTensor {
     this.alive();
     const words = hostWords(tensor);
-    const buffer = this.pool.take(deviceBytes(tensor.shape));
+    const buffer = this.pool.take(deviceBytes(tensor.shape, tensor.dtype));
     if (words.length) this.runtime.write(buffer, words);
     const host = tensor.dtype === "int32" && tensor.size <= HOST_COPY_LIMIT ? tensor.clone() : undefined;
     return new GpuTensor(tensor.shape, tensor.dtype, buffer, this, host);
@@ -127,9 +127,7 @@ export class GpuBackend<Buffer = unknown> implements Backend {
     } catch (e) {
       throw new BackendError(`${this.name}: reading back a ${g.dtype}[${g.shape.join(", ")}] tensor failed: ${(e as Error).message}`);
     }
-    if (g.dtype === "int32") return new Tensor(new Int32Array(copy, 0, bytes / 4), g.shape, "int32");
-    const f32 = new Tensor(new Float32Array(copy, 0, bytes / 4), g.shape, "float32");
-    return g.dtype === "float32" ? f32 : f32.to(g.dtype);
+    return fromDeviceBytes(copy, g.shape, g.dtype);
   }
 
   release(t: DeviceTensor): void {

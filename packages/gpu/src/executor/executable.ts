@@ -7,7 +7,7 @@ import { packHalvesKernel } from "../kernels/matmul.js";
 import { elementGrid } from "../kernels/grid.js";
 import type { Dispatch, KernelContext } from "../kernels/types.js";
 import type { BufferPool } from "./pool.js";
-import { packLinearWeights } from "./rewrite.js";
+import { byteStorage, packLinearWeights } from "./rewrite.js";
 import type { GpuRuntime } from "./runtime.js";
 import { deviceBytes, expectGpuTensor, GpuTensor, hostWords } from "./tensor.js";
 
@@ -95,7 +95,8 @@ function paramWords(program: KernelProgram, values: readonly number[] | undefine
 
 /**
  * Compiles a lowered graph into a dispatch list. The graph is rewritten first (transposes folded
- * into matmuls, elementwise chains fused, linear weights packed if asked), every intermediate gets
+ * into matmuls, byte tensors widened where no byte kernel reads them, elementwise chains fused,
+ * linear weights packed if asked), every intermediate gets
  * a buffer from an arena planned once by liveness (a run allocates nothing but its outputs),
  * constants are uploaded once, and every step's kernel and (feed-independent) binding is made
  * here. A run records every launch, copies the outputs into fresh pooled buffers, and submits once.
@@ -103,7 +104,7 @@ function paramWords(program: KernelProgram, values: readonly number[] | undefine
 export async function compileGraph<Buffer>(lowered: Graph, ctx: ExecutionContext<Buffer>): Promise<GpuExecutable> {
   const { runtime } = ctx;
   const name = runtime.name;
-  let graph = foldTransposes(lowered);
+  let graph = byteStorage(foldTransposes(lowered), name);
   let saved = 0;
   if (ctx.fuse) ({ graph, saved } = fuseElementwise(graph, ctx.kernel.maxStorageBuffers - 1));
   const packing = ctx.f16Weights ? packLinearWeights(graph) : { graph, params: new Set<number>() };
@@ -135,11 +136,11 @@ export async function compileGraph<Buffer>(lowered: Graph, ctx: ExecutionContext
     if (isFeed(node)) feedStorages.add(node.id);
     else if (node.op === "const") {
       const t = node.attrs.value as Tensor;
-      const b = allocate(deviceBytes(node.shape), false);
+      const b = allocate(deviceBytes(node.shape, node.dtype), false);
       if (t.size) runtime.write(b, hostWords(t));
       buffers.set(node.id, b);
     } else if (storage === node.id) {
-      buffers.set(node.id, allocate(deviceBytes(node.shape)));
+      buffers.set(node.id, allocate(deviceBytes(node.shape, node.dtype)));
     }
     if (node.op !== "reshape" && !isFeed(node) && node.op !== "const") {
       const factory = KERNELS[node.op];
@@ -249,7 +250,7 @@ export async function compileGraph<Buffer>(lowered: Graph, ctx: ExecutionContext
         const node = nodes[o.id]!;
         const storage = plan.storageOf[o.id]!;
         const src = fed.get(storage) ?? buffers.get(storage)!;
-        const bytes = deviceBytes(node.shape);
+        const bytes = deviceBytes(node.shape, node.dtype);
         const t = new GpuTensor(node.shape, node.dtype, ctx.pool.take(bytes), ctx.owner);
         if (bytes > 0) runtime.copy(src, t.buffer, bytes);
         if (bytes > 0 && bytes <= STAGED_OUTPUT_BYTES) t.staged = runtime.stage(src, bytes);

@@ -18,5 +18,8 @@ export function aroundAxis(shape: Shape, axis: number): [number, number, number]
   return [numel(shape.slice(0, axis)), shape[axis]!, numel(shape.slice(axis + 1))];
 }
 
-/** Every dtype lives in 32-bit words: int32 as i32, the float formats widened to f32. */
+/** int8 and uint8 live as raw bytes, four to a u32 word; only the byte-aware kernels read them (quant.ts). */
+export const isBytes = (dtype: DType): boolean => dtype === "int8" || dtype === "uint8";
+
+/** Every other dtype lives in 32-bit words: int32 as i32, the float formats widened to f32. */
 export const wordType = (dtype: DType): "i32" | "f32" => (dtype === "int32" ? "i32" : "f32");

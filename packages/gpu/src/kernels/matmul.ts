@@ -3,11 +3,12 @@ import type { KernelBuilder, Memory } from "../lang/builder.js";
 import { defineKernel } from "../lang/kernel.js";
 import { elementIndex, guard, offsetOf } from "../lang/std.js";
 import { packBf16x2, packHalf2, select, toTf32, u32, unpackHalf, type Val } from "../lang/values.js";
+import { codeInput, quantWeight } from "./codes.js";
 import { grid } from "./grid.js";
 import type { KernelContext, KernelFactory, KernelPlan } from "./types.js";
 
 /** Rows at or below this go to a matrix-vector kernel (decoding: one row per sequence). */
-const MATVEC_ROWS = 8;
+export const MATVEC_ROWS = 8;
 const TILE = 32;
 /** Invocations per tile side (each computes a 4x4 block), and loads per invocation per K-tile. */
 const SIDE = TILE / 4;
@@ -20,7 +21,7 @@ const QUAD = [0, 1, 2, 3] as const;
 const MAX_BATCH_RANK = 4;
 
 /** The batch layout: offsets of each operand's batch z, from its strides over the batch shape. */
-type BatchLayout = { readonly shape: readonly number[]; readonly aStrides: readonly number[]; readonly bStrides: readonly number[] };
+export type BatchLayout = { readonly shape: readonly number[]; readonly aStrides: readonly number[]; readonly bStrides: readonly number[] };
 
 type MatvecSpec = { readonly m: number; readonly k: number; readonly n: number; readonly transB: boolean; readonly packed: boolean; readonly batch: BatchLayout };
 
@@ -118,14 +119,25 @@ const matvecThread = defineKernel("matmul.matvecThread", (k, spec: MatvecSpec) =
 });
 
 /**
+ * The tiled kernel's right operand: float32, packed float16 pairs, or quantized codes and scales
+ * (core's quantizedMatmul: W [N, K] stored as codes, read transposed; for 8 bits `groupSize` is 0,
+ * one scale per row, so one pipeline serves every shape).
+ */
+type TiledSpec = { readonly transB: boolean; readonly packed: boolean; readonly quant?: { readonly bits: 8 | 4; readonly groupSize: number; readonly bytes: boolean } };
+
+/**
  * The tiled kernel: a 32x32 output tile per workgroup, 8x8 invocations each accumulating a 4x4
  * block from K-tiles of 16 staged in workgroup memory ([k][m] and [k][n], so the inner loop reads
  * contiguous rows). Shapes and batch strides are parameters, so one pipeline per B layout serves
- * every shape (compiling one per shape took seconds on SwiftShader).
+ * every shape (compiling one per shape took seconds on SwiftShader). Quantized weights are
+ * dequantized as their tile is staged, once per element per workgroup.
  */
-const tiledKernel = defineKernel("matmul.tiled", (k, spec: { transB: boolean; packed: boolean }) => {
+const tiledKernel = defineKernel("matmul.tiled", (k, spec: TiledSpec) => {
   k.workgroupSize(SIDE, SIDE);
-  const { a, b, y } = operands(k, spec.packed);
+  const a = k.input("a", "f32");
+  const b = spec.quant ? codeInput(k, spec.quant.bytes) : spec.packed ? k.input("b", "u32") : k.input("b", "f32");
+  const scale = spec.quant ? k.input("scale", "f32") : undefined;
+  const y = k.output("y", "f32");
   const m = k.param("m", "u32");
   const n = k.param("n", "u32");
   const kk_ = k.param("k", "u32");
@@ -142,7 +154,8 @@ const tiledKernel = defineKernel("matmul.tiled", (k, spec: { transB: boolean; pa
   const tid = k.let("tid", ly.mul(SIDE).add(lx));
   const ab = batchOffset(k, "ab", z, dims, aStr);
   const bb = batchOffset(k, "bb", z, dims, bStr);
-  const readW = weightReader(b, spec, kk_, n);
+  const dequantized = spec.quant && quantWeight(b as Memory<"u32"> | Memory<"i32">, scale!, spec.quant, kk_);
+  const readW = dequantized ? (_: Val<"u32">, kk: Val<"u32">, col: Val<"u32">) => dequantized(col, kk) : weightReader(b as Memory<"f32"> | Memory<"u32">, spec, kk_, n);
   const acc = QUAD.map((i) => QUAD.map((j) => k.var(`acc${i}${j}`, "f32", 0)));
   k.range("k0", 0, kk_, (k0) => {
     k.range("l", 0, LOADS, (l) => {
@@ -286,14 +299,18 @@ function batchOffset(k: KernelBuilder, name: string, z: Val<"u32">, dims: readon
   return k.let(name, o);
 }
 
-function tiled(spec: { transB: boolean; packed: boolean }, batch: number, m: number, k: number, n: number, l: BatchLayout, matmul: KernelContext["matmul"]): KernelPlan {
+/**
+ * The tiled product's plan; with `matmul` "tf32" or "bf16" (CUDA's tensor cores) float32 weights
+ * go to the mma kernel instead.
+ */
+export function tiledPlan(spec: TiledSpec, batch: number, m: number, k: number, n: number, l: BatchLayout, matmul: KernelContext["matmul"] = "f32"): KernelPlan {
   if (l.shape.length > MAX_BATCH_RANK) throw new BackendError(`gpu: matmul with ${l.shape.length} batch axes (at most ${MAX_BATCH_RANK})`);
   const pad = (xs: readonly number[], fill: number) => [...new Array<number>(MAX_BATCH_RANK - xs.length).fill(fill), ...xs];
   const params = [m, n, k, ...pad(l.shape, 1), ...pad(l.aStrides, 0), ...pad(l.bStrides, 0)];
-  if (matmul && matmul !== "f32" && !spec.packed) {
+  if (matmul && matmul !== "f32" && !spec.packed && !spec.quant) {
     return { dispatches: [{ program: mmaKernel.specialize({ transB: spec.transB, input: matmul }), groups: [Math.ceil(n / MMA_TILE), Math.ceil(m / MMA_TILE), batch], inputs: [0, 1], params }] };
   }
-  return { dispatches: [{ program: tiledKernel.specialize(spec), groups: [Math.ceil(n / TILE), Math.ceil(m / TILE), batch], inputs: [0, 1], params }] };
+  return { dispatches: [{ program: tiledKernel.specialize(spec), groups: [Math.ceil(n / TILE), Math.ceil(m / TILE), batch], inputs: spec.quant ? [0, 1, 2] : [0, 1], params }] };
 }
 
 /**
@@ -314,7 +331,7 @@ export const matmulNode: KernelFactory = (node, [a, b], ctx) => {
     }
     return { dispatches: [{ program: matvecThread.specialize(spec), groups: [Math.ceil(n / 64), 1, batch], inputs: [0, 1] }] };
   }
-  return tiled({ transB, packed }, batch, m, k, n, l, ctx.matmul ?? "f32");
+  return tiledPlan({ transB, packed }, batch, m, k, n, l, ctx.matmul ?? "f32");
 };
 
 /** Packs a float32 [rows, cols] matrix into rows of ceil(cols/2) words of two float16 halves. */

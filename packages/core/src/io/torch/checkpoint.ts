@@ -19,6 +19,8 @@ const STORAGES: Record<string, { code: string; bytes: number } | undefined> = {
   BFloat16Storage: { code: "BF16", bytes: 2 },
   LongStorage: { code: "I64", bytes: 8 },
   IntStorage: { code: "I32", bytes: 4 },
+  CharStorage: { code: "I8", bytes: 1 },
+  ByteStorage: { code: "U8", bytes: 1 },
   BoolStorage: { code: "BOOL", bytes: 1 },
 };
 
@@ -47,7 +49,7 @@ class TensorView {
 /** One tensor of a torch checkpoint, as its header (the pickle) describes it. */
 export interface TorchTensor {
   readonly name: string;
-  /** F32, F16, BF16, I64, I32 or BOOL. */
+  /** F32, F16, BF16, I64, I32, I8, U8 or BOOL. */
   readonly code: string;
   readonly shape: readonly number[];
 }
@@ -250,6 +252,10 @@ function materialize(bytes: Uint8Array, view: TensorView, what: string): Tensor 
       return new Tensor(new Int32Array(dense.buffer, 0, count), shape, "int32");
     case "I64":
       return new Tensor(narrowInt64(new BigInt64Array(dense.buffer, 0, count), what), shape, "int32");
+    case "I8":
+      return new Tensor(new Int8Array(dense.buffer, 0, count), shape, "int8");
+    case "U8":
+      return new Tensor(new Uint8Array(dense.buffer, 0, count), shape, "uint8");
     default:
       return new Tensor(Int32Array.from(dense, (b) => (b ? 1 : 0)), shape, "int32");
   }

@@ -8,7 +8,7 @@ import { tensorBytes, type PendingTensor } from "../tensor-stream.js";
 // calls on persistent storage ids), `archive/data/<key>` per storage (64-byte aligned, as torch
 // aligns them), `archive/version`, and zip64 records once offsets pass 4 GiB.
 
-const STORAGE_OF: Record<DType, string> = { float32: "FloatStorage", float16: "HalfStorage", bfloat16: "BFloat16Storage", int32: "IntStorage" };
+const STORAGE_OF: Record<DType, string> = { float32: "FloatStorage", float16: "HalfStorage", bfloat16: "BFloat16Storage", int32: "IntStorage", int8: "CharStorage", uint8: "ByteStorage" };
 const ARCHIVE = "archive";
 
 /** Where bytes go: a file handle in Node (appending). */

@@ -1,0 +1,93 @@
+import type { Tensor} from "@densessm/core";
+import { dequantizeWeight, init, ops, quantizeWeight, Rng, Session, trace, type QuantAttrs } from "@densessm/core";
+import { describe, expect, it } from "vitest";
+import { decodeModel, encodeModel, loadNodeRuntime, loadWebRuntime, lowerGraph, OnnxBackend } from "../src/index.js";
+
+const random = (shape: number[], seed: number, scale = 1): Tensor => init.uniform(shape, -scale, scale, new Rng(seed));
+
+/** y = x Wᵀ of a quantized weight held as parameters (what a quantized Linear traces). */
+function linearGraph(m: number, codes: Tensor, scale: Tensor, attrs: QuantAttrs) {
+  return trace(({ x }, b) => ({ y: ops.quantizedMatmul(x!, b.param("codes", codes.shape, codes.dtype), b.param("scale", scale.shape), attrs) }), { inputs: { x: { shape: [m, attrs.cols] } } });
+}
+
+/**
+ * onnxruntime-node's MatMulNBits (accuracy_level 4) rounds activations to int8 per block of
+ * `block` columns (scale max|x| / 127), so an output may be off by sum_k |w_k| max|x|_block / 254;
+ * onnxruntime-web's build multiplies in float. Checked per element against the float64 product.
+ */
+function worstAgainstBound(y: Float32Array, x: Float32Array, w: Float32Array, m: number, n: number, cols: number, block: number): number {
+  let worst = 0;
+  for (let i = 0; i < m; i++)
+    for (let j = 0; j < n; j++) {
+      let exact = 0;
+      let bound = 0;
+      for (let b = 0; b < cols; b += block) {
+        let max = 0;
+        for (let k = b; k < Math.min(cols, b + block); k++) max = Math.max(max, Math.abs(x[i * cols + k]!));
+        for (let k = b; k < Math.min(cols, b + block); k++) {
+          exact += x[i * cols + k]! * w[j * cols + k]!;
+          bound += (Math.abs(w[j * cols + k]!) * max) / 254;
+        }
+      }
+      worst = Math.max(worst, Math.abs(y[i * n + j]! - exact) / (bound * 1.05 + 1e-6));
+    }
+  return worst;
+}
+
+for (const [label, runtime] of [["onnxruntime-node", await loadNodeRuntime()], ["onnxruntime-web (wasm)", await loadWebRuntime()]] as const) {
+  describe(`quantized weights on ${label}`, () => {
+    const cases: [bits: 8 | 4, group: number, m: number, n: number, cols: number][] = [
+      [8, 0, 1, 37, 300],
+      [8, 0, 3, 64, 256],
+      [4, 32, 1, 33, 96],
+      [4, 64, 5, 9, 200],
+      [4, 128, 2, 16, 384],
+    ];
+    for (const [bits, group, m, n, cols] of cases) {
+      const groupSize = bits === 8 ? cols : group;
+      it(`${bits}-bit${bits === 4 ? `, groups of ${group}` : ""}: ${m} x ${cols} @ [${n}, ${cols}]ᵀ, weights baked into MatMulNBits`, async () => {
+        const q = quantizeWeight(random([n, cols], n + cols, 0.1), { bits, groupSize });
+        const w = dequantizeWeight(q, { bits, groupSize }, cols).toFloat32();
+        const x = random([m, cols], m);
+        const session = new Session(new OnnxBackend(runtime));
+        session.setParameters([["codes", q.codes], ["scale", q.scale]]);
+        const y = (await session.run(linearGraph(m, q.codes, q.scale, { bits, groupSize, cols }), { x })).y!.toFloat32();
+        expect(worstAgainstBound(y, x.toFloat32(), w, m, n, cols, bits === 8 ? 128 : group)).toBeLessThanOrEqual(1);
+      });
+    }
+
+    it("bakes the fed weights in again when the parameter changes", async () => {
+      const attrs: QuantAttrs = { bits: 4, groupSize: 32, cols: 64 };
+      const [a, b] = [quantizeWeight(random([4, 64], 1, 0.1), attrs), quantizeWeight(random([4, 64], 2, 0.1), attrs)];
+      const graph = linearGraph(1, a.codes, a.scale, attrs);
+      const session = new Session(new OnnxBackend(runtime));
+      const x = random([1, 64], 3);
+      const run = async (q: typeof a) => {
+        session.setParameters([["codes", q.codes], ["scale", q.scale]]);
+        return (await session.run(graph, { x })).y!.toFloat32();
+      };
+      const [first, second, again] = [await run(a), await run(b), await run(a)];
+      expect(Array.from(first)).not.toEqual(Array.from(second));
+      expect(Array.from(again)).toEqual(Array.from(first));
+    });
+  });
+}
+
+describe("quantized lowering", () => {
+  it("maps 4-bit codes onto MatMulNBits byte for byte, and takes the exact path when the weights are graph inputs", () => {
+    const attrs: QuantAttrs = { bits: 4, groupSize: 32, cols: 64 };
+    const q = quantizeWeight(random([3, 64], 5, 0.1), attrs);
+    const lowered = lowerGraph(linearGraph(1, q.codes, q.scale, attrs), { initializers: new Map([["codes", q.codes], ["scale", q.scale]]) });
+    const model = decodeModel(encodeModel(lowered.model)) as { graph: { node: { op_type: string; attribute: { name: string; i?: number }[] }[]; initializer: { name: string; dims: number[]; raw_data: number[] }[] } };
+    const node = model.graph.node.find((n) => n.op_type === "MatMulNBits")!;
+    expect(Object.fromEntries(node.attribute.map((a) => [a.name, a.i]))).toMatchObject({ K: 64, N: 3, bits: 4, block_size: 32, accuracy_level: 4 });
+    const b = model.graph.initializer.find((t) => t.name === "codes.matmul_nbits")!;
+    expect(b.dims).toEqual([3, 2, 16]);
+    expect(b.raw_data).toEqual(Array.from(q.codes.data));
+
+    const fed = trace(({ x, c, s }) => ({ y: ops.quantizedMatmul(x!, c!, s!, attrs) }), { inputs: { x: { shape: [1, 64] }, c: { shape: [3, 32], dtype: "uint8" }, s: { shape: [3, 2] } } });
+    const exact = (decodeModel(encodeModel(lowerGraph(fed).model)) as { graph: { node: { op_type: string }[] } }).graph.node.map((n) => n.op_type);
+    expect(exact).not.toContain("MatMulNBits");
+    expect(exact).toContain("BitShift");
+  });
+});
