@@ -1,5 +1,5 @@
 import { CpuBackend } from "@densessm/backend-cpu";
-import { CausalLM, gradients, lower, Session, trace, type Graph } from "@densessm/core";
+import { CausalLM, conformanceOps, gradients, lower, Session, trace, type Graph } from "@densessm/core";
 import { describe, expect, it } from "vitest";
 import { chunkwiseRetention, parallelRetention, retentionConformance, retentionStep } from "../src/index.js";
 import { tinyConfig } from "./helpers.js";
@@ -9,6 +9,13 @@ const session = new Session(cpu);
 
 describe("retention ops conformance on cpu", () => {
   for (const c of retentionConformance()) it(c.name, () => c.run(session));
+
+  it("covers every retnet op backend-cpu runs as a kernel (its own suite cannot import this package)", () => {
+    const kernels = [...cpu.capabilities.ops].filter((op) => op.startsWith("retnet."));
+    expect(kernels).toContain("retnet.retentionStep");
+    const covered = conformanceOps(retentionConformance());
+    expect(kernels.filter((op) => !covered.has(op))).toEqual([]);
+  });
 });
 
 describe("retention ops check their inputs at trace time", () => {
