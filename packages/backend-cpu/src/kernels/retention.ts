@@ -1,4 +1,4 @@
-import { Tensor } from "@densessm/core";
+import { DTypeError, Tensor } from "@densessm/core";
 import type { KernelFactory } from "./types.js";
 
 // Kernels for the retnet family's ops, keyed by op name (this package does not import retnet).
@@ -11,6 +11,8 @@ import type { KernelFactory } from "./types.js";
  */
 export const retentionStepKernel: KernelFactory = (node) => {
   const [b, h, dk, dv] = node.shape as [number, number, number, number];
+  // Graphs compute in float32; a float16 state here would be a model's mistake, not a slow path.
+  if (node.dtype !== "float32") throw new DTypeError(`retnet.retentionStep: backend-cpu computes it in float32, got ${node.dtype}`);
   return ([kIn, vIn, stateIn, carryIn], alloc) => {
     const k = kIn!.data as Float32Array, v = vIn!.data as Float32Array;
     const s = stateIn!.data as Float32Array, carry = carryIn!.data as Float32Array;
