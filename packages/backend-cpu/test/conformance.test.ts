@@ -7,9 +7,11 @@ const session = new Session(new CpuBackend());
 describe("backend-cpu conformance", () => {
   for (const c of conformanceSuite()) it(c.name, () => c.run(session));
 
-  it("the suite exercises every primitive and every fused composite", () => {
+  // Model packages' ops ("retnet.retentionStep") are checked on this backend by their own package's
+  // suite (packages/retnet/test/retention-ops.test.ts), since they depend on this one.
+  it("the suite exercises every primitive and every fused composite of core", () => {
     const covered = conformanceOps();
-    const missing = [...PRIMITIVE_NAMES, ...new CpuBackend().capabilities.ops].filter((op) => !covered.has(op));
+    const missing = [...PRIMITIVE_NAMES, ...new CpuBackend().capabilities.ops].filter((op) => !op.includes(".") && !covered.has(op));
     expect(missing).toEqual([]);
   });
 });

@@ -10,7 +10,7 @@ export { DenseGauRetNetForCausalLM, DenseGauRetNetLayer, DenseGauRetNetModel, Mu
 export { DENSE_KV_DEFAULTS, DENSE_KV_KEYS, parseDenseKVOptions, type DenseKVOptions, type DenseProjectionKind } from "./dense-options.js";
 export { denseKVModules, fuseDenseKV, multiHeadRetention, type DenseKV, type DenseKVModules, type DenseKVShape } from "./multi-head.js";
 export { recurrentRetention, thetaShift } from "./retention.js";
-export { chunkwiseRetention, parallelRetention, type ChunkwiseRetentionAttrs, type ParallelRetentionAttrs } from "./retention-ops.js";
+export { chunkwiseRetention, parallelRetention, retentionStep, type ChunkwiseRetentionAttrs, type ParallelRetentionAttrs } from "./retention-ops.js";
 export { retentionConformance } from "./retention-conformance.js";
 export { denseGauDecays, parallelDecayMask, recurrentFactors, relPosBuffers, runningScale, thetaAngles, thetaTables } from "./positions.js";
 export { RetentionModel, retentionState, type RetentionLanguageModel, type RetentionModelOptions, type RetentionShape } from "./retention-model.js";

@@ -1,5 +1,5 @@
 import { opConformanceCases, Rng, Tensor, type ConformanceCase, type OpConformanceSpec, type ReferenceTensor } from "@densessm/core";
-import { chunkwiseRetention, parallelRetention } from "./retention-ops.js";
+import { chunkwiseRetention, parallelRetention, retentionStep } from "./retention-ops.js";
 
 // Conformance cases for the retention ops, for every backend's tests next to core's suite. The
 // reference is retention's definition spelled out in float64 loops, written without the
@@ -36,6 +36,19 @@ function retentionReference(q: ReferenceTensor, k: ReferenceTensor, v: Reference
   return { shape: [batch, len, heads, dv], data: out };
 }
 
+/** One recurrent step's next state spelled out: S'[b, h, i, j] = carry[b, h] S[b, h, i, j] + k[b, h, i] v[b, h, j]. */
+function stepReference(k: ReferenceTensor, v: ReferenceTensor, state: ReferenceTensor, carry: ReferenceTensor): ReferenceTensor {
+  const [batch, heads, dk, dv] = state.shape as [number, number, number, number];
+  const data = new Array<number>(batch * heads * dk * dv);
+  for (let p = 0; p < batch * heads; p++)
+    for (let i = 0; i < dk; i++)
+      for (let j = 0; j < dv; j++) {
+        const at = (p * dk + i) * dv + j;
+        data[at] = carry.data[p]! * state.data[at]! + k.data[p * dk + i]! * v.data[p * dv + j]!;
+      }
+  return { shape: state.shape, data };
+}
+
 /**
  * The retention ops' conformance cases (op, decomposition and finite-difference gradient), to run
  * on a backend beside core's suite:
@@ -50,6 +63,9 @@ export function retentionConformance(): ConformanceCase[] {
   const qkv = (batch: number, len: number, dk: number, dv: number) => [rand([batch, 2, len, dk]), rand([batch, 2, len, dk]), rand([batch, 2, len, dv])];
   const op = "retnet.parallelRetention";
   const chunked = "retnet.chunkwiseRetention";
+  const step = "retnet.retentionStep";
+  // A decoding step's inputs: k, v, the state and a carry in (0, 1) that differs per row and head.
+  const stepInputs = (batch: number, dk: number, dv: number) => [rand([batch, 2, 1, dk]), rand([batch, 2, 1, dv]), rand([batch, 2, dk, dv]), Tensor.float32(Array.from({ length: batch * 2 }, () => 0.05 + 0.9 * rng.uniform()), [batch, 2])];
   const specs: OpConformanceSpec[] = [
     {
       // Rows' abs-sums fall on both sides of 1 here, so both sides of the clamp are checked. The
@@ -81,6 +97,20 @@ export function retentionConformance(): ConformanceCase[] {
       inputs: qkv(1, 4, 2, 3),
       fn: ([q, k, v]) => chunkwiseRetention(q!, k!, v!, { gammas, chunkSize: 8 }),
       expected: ([q, k, v]) => retentionReference(q!, k!, v!, gammas, false, 0),
+    },
+    {
+      name: `${step} over three rows at their own positions, dk 5, dv 7`,
+      op: step,
+      inputs: stepInputs(3, 5, 7),
+      fn: ([k, v, state, carry]) => retentionStep(k!, v!, state!, carry!),
+      expected: ([k, v, state, carry]) => stepReference(k!, v!, state!, carry!),
+    },
+    {
+      name: `${step} from the first position (carry 0)`,
+      op: step,
+      inputs: [...stepInputs(1, 2, 3).slice(0, 3), Tensor.float32([0, 0], [1, 2])],
+      fn: ([k, v, state, carry]) => retentionStep(k!, v!, state!, carry!),
+      expected: ([k, v, state, carry]) => stepReference(k!, v!, state!, carry!),
     },
   ];
   return specs.flatMap(opConformanceCases);

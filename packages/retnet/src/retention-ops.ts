@@ -142,6 +142,38 @@ export const CHUNKWISE_RETENTION = defineOp({
   },
 } satisfies CompositeOpDef<ChunkwiseRetentionAttrs>);
 
+/**
+ * One recurrent decoding step's state update, S' = carry · S + kᵀ v, as one node: the step's cost
+ * (weights aside) is passes over the [dk, dv] states, and a backend's kernel makes one (read S,
+ * write S') where the decomposition makes several. The output o = q · S' stays a matmul outside:
+ * ops have one output.
+ *   k: [B, H, 1, dk] (already scaled by the step's inject), v: [B, H, 1, dv], state: [B, H, dk, dv],
+ *   carry: [B, H] (each row at its own position)  →  [B, H, dk, dv]
+ */
+export const RETENTION_STEP = defineOp({
+  name: "retnet.retentionStep",
+  kind: "composite",
+  doc: "one recurrent retention step's state, carry [B, H] · state [B, H, dk, dv] + kᵀ v of k [B, H, 1, dk], v [B, H, 1, dv] → [B, H, dk, dv]",
+  infer: (inputs: readonly TypeInfo[]) => {
+    const op = "retnet.retentionStep";
+    if (inputs.length !== 4) throw new ShapeError(`${op}: expected k, v, state and carry, got ${inputs.length} inputs`);
+    const [k, v, state, carry] = inputs as [TypeInfo, TypeInfo, TypeInfo, TypeInfo];
+    for (const t of inputs) if (!isFloat(t.dtype) || t.dtype !== k.dtype) throw new DTypeError(`${op}: k, v, state and carry must share one float dtype, got ${inputs.map((x) => x.dtype).join(", ")}`);
+    const [b, h, , dk] = k.shape;
+    const dv = v.shape[3];
+    const ok =
+      k.shape.length === 4 && v.shape.length === 4 && state.shape.length === 4 && carry.shape.length === 2 &&
+      k.shape[2] === 1 && v.shape[0] === b && v.shape[1] === h && v.shape[2] === 1 &&
+      [b, h, dk, dv].every((d, i) => state.shape[i] === d) && carry.shape[0] === b && carry.shape[1] === h;
+    if (!ok) throw new ShapeError(`${op}: expected k [B, H, 1, dk], v [B, H, 1, dv], state [B, H, dk, dv] and carry [B, H], got [${k.shape.join(", ")}], [${v.shape.join(", ")}], [${state.shape.join(", ")}], [${carry.shape.join(", ")}]`);
+    return state;
+  },
+  decompose: ([k, v, state, carry]) => {
+    const [b, h] = carry!.shape as [number, number];
+    return state!.mul(carry!.reshape([b, h, 1, 1])).add(k!.transpose(-1, -2).mul(v!));
+  },
+} satisfies CompositeOpDef);
+
 /** Parallel retention (see PARALLEL_RETENTION); `rowNormalize` (default true) applies the official row divisor. */
 export function parallelRetention(qr: SymTensor, kr: SymTensor, v: SymTensor, options: { gammas: readonly number[]; rowNormalize?: boolean }): SymTensor {
   return qr.builder.emit(PARALLEL_RETENTION, [qr, kr, v], { gammas: [...options.gammas], rowNormalize: options.rowNormalize ?? true });
@@ -150,4 +182,9 @@ export function parallelRetention(qr: SymTensor, kr: SymTensor, v: SymTensor, op
 /** Chunkwise retention (see CHUNKWISE_RETENTION) in chunks of `chunkSize` tokens, the first at position `start` (default 0). */
 export function chunkwiseRetention(qr: SymTensor, kr: SymTensor, v: SymTensor, options: { gammas: readonly number[]; chunkSize: number; start?: number }): SymTensor {
   return qr.builder.emit(CHUNKWISE_RETENTION, [qr, kr, v], { gammas: [...options.gammas], chunkSize: options.chunkSize, start: options.start ?? 0 });
+}
+
+/** One recurrent step's next state (see RETENTION_STEP): carry · state + kᵀ v. */
+export function retentionStep(k: SymTensor, v: SymTensor, state: SymTensor, carry: SymTensor): SymTensor {
+  return k.builder.emit(RETENTION_STEP, [k, v, state, carry], {});
 }

@@ -1,8 +1,10 @@
 import { ops, type SymTensor } from "@densessm/core";
+import { retentionStep } from "./retention-ops.js";
 
 // The pieces of multi-scale retention that are not ops of their own: the theta shift that rotates
-// q and k, and the recurrent form (a scan, which is already one node). The parallel and chunkwise
-// forms are composite ops (retention-ops.ts). All three forms return [B, L, H, dv].
+// q and k, and the recurrent form (a scan, which is already one node; its one-token step is the
+// retentionStep op). The parallel and chunkwise forms are composite ops (retention-ops.ts). All
+// three forms return [B, L, H, dv].
 
 /** x·cos + rotate(x)·sin, where rotate maps each interleaved pair (a, b) to (-b, a). */
 export function thetaShift(x: SymTensor, sin: SymTensor, cos: SymTensor): SymTensor {
@@ -31,13 +33,14 @@ export function recurrentRetention(
   const dv = v.dim(-1);
   const perStep = (f: SymTensor) => f.transpose(1, 2).reshape([b, h, len, 1]);
   // inject scales k (dk values) rather than the [dk, dv] outer product: one pass less over the state.
-  const kv = kr.mul(perStep(inject)).unsqueeze(-1).mul(v.unsqueeze(-2));
+  const k = kr.mul(perStep(inject));
   if (len === 1 && state) {
-    // One decoding step: S = carry S_prev + kv, with the carry broadcast instead of expanded for a
-    // scan, since a step's cost is passes over the [dk, dv] states (weights aside).
-    const next = state.mul(perStep(carry).unsqueeze(-1).squeeze(2)).add(kv.squeeze(2));
+    // One decoding step: a step's cost (weights aside) is passes over the [dk, dv] states, which
+    // retentionStep makes once for S = carry S_prev + kᵀv where a backend has its kernel.
+    const next = retentionStep(k, v, state, carry.reshape([b, h]));
     return { out: qr.matmul(next).transpose(1, 2), state: next };
   }
+  const kv = k.unsqueeze(-1).mul(v.unsqueeze(-2));
   const a = perStep(carry).unsqueeze(-1).expand([b, h, len, dk, dv]);
   const states = ops.scan(a, kv, { axis: 2, ...(state ? { h0: state } : {}) });
   const out = qr.unsqueeze(-2).matmul(states).reshape([b, h, len, dv]).transpose(1, 2);

@@ -1,7 +1,7 @@
 import { CpuBackend } from "@densessm/backend-cpu";
-import { CausalLM, gradients, lower, Session, trace, type Graph } from "@densessm/core";
+import { CausalLM, conformanceOps, gradients, lower, Session, trace, type Graph } from "@densessm/core";
 import { describe, expect, it } from "vitest";
-import { chunkwiseRetention, parallelRetention, retentionConformance } from "../src/index.js";
+import { chunkwiseRetention, parallelRetention, retentionConformance, retentionStep } from "../src/index.js";
 import { tinyConfig } from "./helpers.js";
 
 const cpu = new CpuBackend();
@@ -9,6 +9,13 @@ const session = new Session(cpu);
 
 describe("retention ops conformance on cpu", () => {
   for (const c of retentionConformance()) it(c.name, () => c.run(session));
+
+  it("covers every retnet op backend-cpu runs as a kernel (its own suite cannot import this package)", () => {
+    const kernels = [...cpu.capabilities.ops].filter((op) => op.startsWith("retnet."));
+    expect(kernels).toContain("retnet.retentionStep");
+    const covered = conformanceOps(retentionConformance());
+    expect(kernels.filter((op) => !covered.has(op))).toEqual([]);
+  });
 });
 
 describe("retention ops check their inputs at trace time", () => {
@@ -25,6 +32,28 @@ describe("retention ops check their inputs at trace time", () => {
     expect(() => traced([1, 2, 3, 4], [0.5])).toThrow(/1 decays for 2 heads/);
     expect(() => traced([1, 2, 3, 4], [0.5, 1 - 1e-9])).toThrow(/\(0, 1\) as a float32/);
     expect(() => traced([1, 2, 3, 4], [0.5, 0.75], 0)).toThrow(/chunk size must be a positive integer/);
+  });
+});
+
+describe("retnet.retentionStep checks its inputs at trace time", () => {
+  const traced = (shapes: { k?: number[]; v?: number[]; state?: number[]; carry?: number[] }, carryDtype: "float32" | "int32" = "float32") =>
+    trace(({ k, v, state, carry }) => ({ s: retentionStep(k!, v!, state!, carry!) }), {
+      inputs: {
+        k: { shape: shapes.k ?? [2, 3, 1, 4] },
+        v: { shape: shapes.v ?? [2, 3, 1, 5] },
+        state: { shape: shapes.state ?? [2, 3, 4, 5] },
+        carry: { shape: shapes.carry ?? [2, 3], dtype: carryDtype },
+      },
+    });
+  it("returns the state's shape", () => {
+    const g = traced({});
+    expect(g.nodes[g.outputs[0]!.id]!.shape).toEqual([2, 3, 4, 5]);
+  });
+  it("rejects more than one token, a state of another size, a carry per step and an integer carry", () => {
+    expect(() => traced({ k: [2, 3, 2, 4], v: [2, 3, 2, 5] })).toThrow(/retnet.retentionStep: expected k \[B, H, 1, dk\]/);
+    expect(() => traced({ state: [2, 3, 5, 4] })).toThrow(/got \[2, 3, 1, 4\], \[2, 3, 1, 5\], \[2, 3, 5, 4\], \[2, 3\]/);
+    expect(() => traced({ carry: [2, 1, 3] })).toThrow(/carry \[B, H\]/);
+    expect(() => traced({}, "int32")).toThrow(/share one float dtype/);
   });
 });
 
@@ -55,5 +84,12 @@ describe("retention ops in a model's graphs", () => {
     const lowered = lower(g, (op) => cpu.capabilities.ops.has(op));
     expect(constantsShaped(lowered, [2, 1, 3, 3])).toBe(1); // the intra-chunk decay
     expect(constantsShaped(lowered, [2, 3, 3, 1])).toBe(1); // 1/sqrt(c_t) over 3 chunks of 3
+  });
+
+  it("decoding step: one retentionStep node per layer, which backend-cpu keeps for its kernel", () => {
+    const g = lm.chunkGraph(2, 1);
+    expect(count(g, "retnet.retentionStep")).toBe(3);
+    expect(count(g, "scan")).toBe(0);
+    expect(count(lower(g, (op) => cpu.capabilities.ops.has(op)), "retnet.retentionStep")).toBe(3);
   });
 });

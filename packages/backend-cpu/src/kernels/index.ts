@@ -7,6 +7,7 @@ import { concatKernel, expandKernel, padKernel, permuteKernel, reshapeKernel, sl
 import { logSoftmaxKernel, rmsnormKernel, sigmoidKernel, siluKernel, softmaxKernel, softplusKernel } from "./composites.js";
 import { sampleKernel } from "./sample.js";
 import { dequantizeKernel, quantizedMatmulKernel } from "./quant.js";
+import { retentionStepKernel } from "./retention.js";
 import type { KernelFactory } from "./types.js";
 
 /** Every primitive, plus the composites this backend runs fused. */
@@ -26,6 +27,8 @@ export const KERNELS: Readonly<Record<string, KernelFactory>> = {
   softmax: softmaxKernel, logSoftmax: logSoftmaxKernel, rmsnorm: rmsnormKernel,
   sample: sampleKernel,
   quantizedMatmul: quantizedMatmulKernel, dequantize: dequantizeKernel,
+  // composites of the model packages, by op name
+  "retnet.retentionStep": retentionStepKernel,
 };
 
 export type { Allocator, CompiledKernel, KernelFactory } from "./types.js";
