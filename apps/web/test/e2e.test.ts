@@ -191,6 +191,8 @@ describe("the browser demo", () => {
 
   it("loads the model of a second visit from the cache with the network blocked, and clears the cache", async () => {
     const first = await openPage();
+    // The service worker registers after WebGPU is probed; on a loaded machine it can take a while.
+    await first.waitForFunction(() => window.__densessm.offline !== undefined, undefined, { timeout: 60_000 });
     expect((await readState(first)).offline).toBe("ready");
     expect((await loadInPage(first, TRAINED, "bundled")).info?.bytes).toBeGreaterThan(3_000_000);
     await first.close();
