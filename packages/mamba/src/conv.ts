@@ -27,7 +27,6 @@ export class DepthwiseConv1d extends Module {
     const k = this.kernel;
     const w = this.weight.sym.reshape([this.channels, k]);
     if (!tail) return ops.causalConv1d(x, w, this.bias);
-    const extended = ops.concat([tail, x], 1);
-    return ops.causalConv1d(extended, w, this.bias).slice(1, k - 1);
+    return ops.causalConv1d(ops.concat([tail, x], 1), w, this.bias, { history: true });
   }
 }

@@ -78,3 +78,38 @@ export const rmsnormKernel: KernelFactory = (node) => {
     return new Tensor(o, node.shape, "float32");
   };
 };
+
+/**
+ * causalConv1d: y[b, t, c] = bias[c] + Σ_j w[c, j] x[b, t − (K−1) + j, c] in one pass, reading
+ * zeros before the start (or, with `history`, x's first K−1 positions). Sums in the
+ * decomposition's order with its float32 roundings, so both give the same bits.
+ */
+export const causalConv1dKernel: KernelFactory = (node, [xNode, wNode]) => {
+  const [batch, len, channels] = node.shape as [number, number, number];
+  const width = wNode!.shape[1]!;
+  const inLen = xNode!.shape[1]!;
+  // Input position of output t's first tap: t − (K−1), or t when x begins with the history.
+  const shift = node.attrs.history ? 0 : width - 1;
+  return ([xIn, wIn, biasIn], alloc) => {
+    const x = xIn!.data as Float32Array, w = wIn!.data as Float32Array;
+    const bias = biasIn?.data as Float32Array | undefined;
+    const o = alloc("float32", batch * len * channels) as Float32Array;
+    const fround = Math.fround;
+    // Tap by tap over a row of channels: the stores into o round each partial sum to float32.
+    for (let b = 0; b < batch; b++) {
+      for (let t = 0; t < len; t++) {
+        const out = (b * len + t) * channels;
+        for (let j = 0; j < width; j++) {
+          const src = t - shift + j;
+          const row = (b * inLen + src) * channels;
+          for (let c = 0; c < channels; c++) {
+            const term = fround((src >= 0 ? x[row + c]! : 0) * w[c * width + j]!);
+            o[out + c] = j === 0 ? term : o[out + c]! + term;
+          }
+        }
+        if (bias) for (let c = 0; c < channels; c++) o[out + c] = o[out + c]! + bias[c]!;
+      }
+    }
+    return new Tensor(o, node.shape, "float32");
+  };
+};

@@ -4,7 +4,7 @@ import { matmulKernel } from "./matmul.js";
 import { castKernel, randKernel, scanKernel } from "./misc.js";
 import { reduceKernel } from "./reduce.js";
 import { concatKernel, expandKernel, padKernel, permuteKernel, reshapeKernel, sliceKernel } from "./views.js";
-import { logSoftmaxKernel, rmsnormKernel, sigmoidKernel, siluKernel, softmaxKernel, softplusKernel } from "./composites.js";
+import { causalConv1dKernel, logSoftmaxKernel, rmsnormKernel, sigmoidKernel, siluKernel, softmaxKernel, softplusKernel } from "./composites.js";
 import { sampleKernel } from "./sample.js";
 import { dequantizeKernel, quantizedMatmulKernel } from "./quant.js";
 import { retentionStepKernel } from "./retention.js";
@@ -24,7 +24,7 @@ export const KERNELS: Readonly<Record<string, KernelFactory>> = {
   rand: randKernel,
   // fused composites
   sigmoid: sigmoidKernel, silu: siluKernel, softplus: softplusKernel,
-  softmax: softmaxKernel, logSoftmax: logSoftmaxKernel, rmsnorm: rmsnormKernel,
+  softmax: softmaxKernel, logSoftmax: logSoftmaxKernel, rmsnorm: rmsnormKernel, causalConv1d: causalConv1dKernel,
   sample: sampleKernel,
   quantizedMatmul: quantizedMatmulKernel, dequantize: dequantizeKernel,
   // composites of the model packages, by op name

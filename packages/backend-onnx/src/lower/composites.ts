@@ -37,8 +37,9 @@ export const COMPOSITE_RULES: Readonly<Record<string, LowerRule>> = {
     return g.op("SimplifiedLayerNormalization", [inputs[0]!, scaleOrOnes(ctx)], { axis: attr.int(-1), epsilon: attr.float(node.attrs.eps as number) }, { name });
   },
 
-  // Depthwise Conv over [B, C, L] with left padding K-1 is exactly the causal conv.
-  causalConv1d: ({ g, inputNodes, inputs, name }) => {
+  // Depthwise Conv over [B, C, L] with left padding K-1 is exactly the causal conv; with history
+  // the input already begins with the K-1 preceding positions, so no padding.
+  causalConv1d: ({ g, node, inputNodes, inputs, name }) => {
     const [x, w] = inputNodes as [(typeof inputNodes)[0], (typeof inputNodes)[0]];
     const [, , channels] = x!.shape as [number, number, number];
     const k = w!.shape[1]!;
@@ -47,7 +48,7 @@ export const COMPOSITE_RULES: Readonly<Record<string, LowerRule>> = {
     const conv = g.op("Conv", [xt, weight, ...(inputs[2] ? [inputs[2]] : [])], {
       group: attr.int(channels),
       kernel_shape: attr.ints([k]),
-      pads: attr.ints([k - 1, 0]),
+      pads: attr.ints([node.attrs.history ? 0 : k - 1, 0]),
     });
     return g.op("Transpose", [conv], { perm: attr.ints([0, 2, 1]) }, { name });
   },

@@ -12,7 +12,7 @@ import { Tensor } from "../tensor/tensor.js";
 import { assertClose, ConformanceError, feedsOf, graphOf, opConformanceCases, type ConformanceCase, type OpConformanceSpec } from "./op-cases.js";
 import { quantSpecs } from "./quant-cases.js";
 import { sampleSpecs } from "./sample-cases.js";
-import { broadcastRef, matmulRef, permuteRef, reduceRef, ref, scanRef, unravel, ravel } from "./reference.js";
+import { broadcastRef, matmulRef, permuteRef, reduceRef, ref, scanRef, unravel, ravel, type Ref } from "./reference.js";
 
 type Fn = (xs: SymTensor[]) => SymTensor;
 
@@ -249,24 +249,37 @@ function opCases(): OpConformanceSpec[] {
       op: "causalConv1d",
       inputs: [rand([2, 5, 3]), rand([3, 4]), rand([3])],
       fn: ([x, w, bias]) => ops.causalConv1d(x!, w!, bias!),
-      expected: ([x, w, bias]) => {
-        const shape = x!.shape;
-        return {
-          shape,
-          data: x!.data.map((_, i) => {
-            const [bb, t, c] = unravel(i, shape) as [number, number, number];
-            let s = bias!.data[c]!;
-            for (let k = 0; k < 4; k++) {
-              const src = t - 3 + k;
-              if (src >= 0) s += w!.data[c * 4 + k]! * x!.data[ravel([bb, src, c], shape)]!;
-            }
-            return s;
-          }),
-        };
-      },
+      expected: ([x, w, bias]) => causalConvReference(x!, w!, bias!, 3),
+    },
+    {
+      // A decoder's chunk: x's first K−1 = 3 positions are the history, the outputs are the rest.
+      name: "causalConv1d with history",
+      op: "causalConv1d",
+      inputs: [rand([2, 5, 3]), rand([3, 4]), rand([3])],
+      fn: ([x, w, bias]) => ops.causalConv1d(x!, w!, bias!, { history: true }),
+      expected: ([x, w, bias]) => causalConvReference(x!, w!, bias!, 0),
     },
     ...sampleSpecs(),
   ];
+}
+
+/** y[b, t, c] = bias[c] + Σ_j w[c, j] x[b, t − shift + j, c] over x's in-range positions, for every t with t − shift + K − 1 inside x. */
+function causalConvReference(x: Ref, w: Ref, bias: Ref, shift: number): Ref {
+  const [batch, len, channels] = x.shape as [number, number, number];
+  const width = w.shape[1]!;
+  const outLen = len - (width - 1) + shift;
+  const data: number[] = [];
+  for (let b = 0; b < batch; b++)
+    for (let t = 0; t < outLen; t++)
+      for (let c = 0; c < channels; c++) {
+        let s = bias.data[c]!;
+        for (let j = 0; j < width; j++) {
+          const src = t - shift + j;
+          if (src >= 0) s += w.data[c * width + j]! * x.data[ravel([b, src, c], x.shape)]!;
+        }
+        data.push(s);
+      }
+  return { shape: [batch, outLen, channels], data };
 }
 
 async function expectError(what: string, run: () => unknown, kind: new (...a: never[]) => Error, mustMention: string): Promise<void> {

@@ -219,11 +219,20 @@ export function layerNorm(x: TensorLike, weight?: TensorLike, bias?: TensorLike,
  * y[b, t, c] = bias[c] + sum_k w[c, k] * x[b, t - (K-1) + k, c] over channels-last x [B, L, C] and
  * w [C, K]: PyTorch's Conv1d(groups=C, padding=K-1) truncated to the first L outputs, as Mamba uses.
  */
+/**
+ * Depthwise causal convolution, y[b, t, c] = bias[c] + Σ_j w[c, j] x[b, t − (K−1) + j, c].
+ * Without `history`, the K−1 inputs before x are zeros and y has x's length (a sequence from its
+ * start). With `history`, x's first K−1 positions are those inputs (a decoder's convolution state
+ * followed by the new tokens) and y holds only the L − (K−1) outputs after them: a decoding step
+ * costs one output, not K.
+ */
+export type CausalConv1dAttrs = { readonly history: boolean };
+
 export const CAUSAL_CONV1D = defineOp({
   name: "causalConv1d",
   kind: "composite",
-  doc: "depthwise causal conv over [B, L, C] with weight [C, K] and optional bias [C]",
-  infer: (inputs: readonly TypeInfo[]) => {
+  doc: "depthwise causal conv over [B, L, C] with weight [C, K] and optional bias [C]; with history, x's first K-1 positions only precede the outputs",
+  infer: (inputs: readonly TypeInfo[], attrs: CausalConv1dAttrs) => {
     const x = sameAsInput("causalConv1d")(inputs);
     const w = input(inputs, 1, "causalConv1d");
     const c = x.shape[x.shape.length - 1];
@@ -231,12 +240,16 @@ export const CAUSAL_CONV1D = defineOp({
     if (w.shape.length !== 2 || w.shape[0] !== c) throw new ShapeError(`causalConv1d: weight must be [${c}, kernel], got ${formatShape(w.shape)}`);
     const bias = inputs[2];
     if (bias && (bias.shape.length !== 1 || bias.shape[0] !== c)) throw new ShapeError(`causalConv1d: bias must be [${c}], got ${formatShape(bias.shape)}`);
-    return x;
+    if (!attrs.history) return x;
+    const [b, len] = x.shape as [number, number, number];
+    const k = w.shape[1]!;
+    if (len < k) throw new ShapeError(`causalConv1d: with history, the input must hold the ${k - 1} preceding positions and at least one more, got length ${len}`);
+    return { ...x, shape: [b, len - (k - 1), c!] };
   },
-  decompose: ([x, w, bias]) => {
-    const [, len] = x!.shape as [number, number, number];
+  decompose: ([x, w, bias], attrs: CausalConv1dAttrs) => {
     const k = w!.dim(1);
-    const padded = padAxis(x!, 1, k - 1, 0);
+    const padded = attrs.history ? x! : padAxis(x!, 1, k - 1, 0);
+    const len = padded.dim(1) - (k - 1);
     let y: SymTensor | undefined;
     for (let j = 0; j < k; j++) {
       const term = mul(sliceAxis(padded, 1, j, j + len), sliceAxis(w!, 1, j, j + 1).reshape([w!.dim(0)]));
@@ -244,13 +257,14 @@ export const CAUSAL_CONV1D = defineOp({
     }
     return bias ? add(y!, bias) : y!;
   },
-} satisfies CompositeOpDef);
+} satisfies CompositeOpDef<CausalConv1dAttrs>);
 
-export function causalConv1d(x: TensorLike, weight: TensorLike, bias?: TensorLike): SymTensor {
+/** See CAUSAL_CONV1D; `history: true` when x begins with the K−1 inputs that precede the outputs. */
+export function causalConv1d(x: TensorLike, weight: TensorLike, bias?: TensorLike, options: { history?: boolean } = {}): SymTensor {
   const s = asSym(x);
   const inputs = [s, asSym(weight)];
   if (bias !== undefined) inputs.push(asSym(bias));
-  return s.builder.emit(CAUSAL_CONV1D, inputs);
+  return s.builder.emit(CAUSAL_CONV1D, inputs, { history: options.history ?? false });
 }
 
 // ---- helpers that are not ops of their own ----

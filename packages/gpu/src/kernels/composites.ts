@@ -60,8 +60,12 @@ export const rmsnormNode: KernelFactory = (node, inputs) => {
   return single(rmsnormKernel.specialize({ rows, dim, eps: node.attrs.eps as number, weighted: inputs.length > 1 }), grid(rows), inputs.length);
 };
 
-/** Depthwise causal conv: y[b, t, c] = bias[c] + Σ_j w[c, j] x[b, t - (K-1) + j, c], one invocation per output. */
-const causalConv1dKernel = defineKernel("causalConv1d", (k, spec: { n: number; len: number; channels: number; width: number; bias: boolean }) => {
+/**
+ * Depthwise causal conv: y[b, t, c] = bias[c] + Σ_j w[c, j] x[b, t + j − shift, c], one invocation
+ * per output; shift is K−1 (zeros before the start), or 0 when x begins with the K−1 inputs that
+ * precede the outputs (history). x has inLen positions, y has len.
+ */
+const causalConv1dKernel = defineKernel("causalConv1d", (k, spec: { n: number; len: number; inLen: number; channels: number; width: number; shift: number; bias: boolean }) => {
   const x = k.input("x", "f32");
   const w = k.input("w", "f32");
   const bias = spec.bias ? k.input("bias", "f32") : undefined;
@@ -69,11 +73,12 @@ const causalConv1dKernel = defineKernel("causalConv1d", (k, spec: { n: number; l
   const i = elementIndex(k);
   guard(k, i, spec.n);
   const c = k.let("c", i.rem(spec.channels));
-  const t = k.let("t", i.div(spec.channels).rem(spec.len).i32());
-  const row0 = k.let("row0", i.sub(t.u32().mul(spec.channels)));
+  const row = k.let("row", i.div(spec.channels));
+  const t = k.let("t", row.rem(spec.len).i32());
+  const row0 = k.let("row0", row.div(spec.len).mul(spec.inLen * spec.channels).add(c));
   const acc = k.var("acc", "f32", 0);
   k.range("j", i32(0), spec.width, (j) => {
-    const src = k.let("src", t.sub(spec.width - 1).add(j));
+    const src = k.let("src", t.sub(spec.shift).add(j));
     k.if(src.ge(0), () => acc.set(acc.add(x.at(row0.add(src.u32().mul(spec.channels))).mul(w.at(c.mul(spec.width).add(j.u32()))))));
   });
   y.set(i, bias ? acc.add(bias.at(c)) : acc);
@@ -82,6 +87,7 @@ const causalConv1dKernel = defineKernel("causalConv1d", (k, spec: { n: number; l
 export const causalConv1dNode: KernelFactory = (node, inputs) => {
   const [, len, channels] = node.shape as [number, number, number];
   const n = numel(node.shape);
-  const spec = { n, len, channels, width: inputs[1]!.shape[1]!, bias: inputs.length > 2 };
+  const width = inputs[1]!.shape[1]!;
+  const spec = { n, len, inLen: inputs[0]!.shape[1]!, channels, width, shift: node.attrs.history ? 0 : width - 1, bias: inputs.length > 2 };
   return single(causalConv1dKernel.specialize(spec), elementGrid(n), inputs.length);
 };
