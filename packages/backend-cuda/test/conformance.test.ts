@@ -4,6 +4,7 @@
 import "@densessm/backend-cpu";
 import { conformanceOps, conformanceSuite, PRIMITIVE_NAMES, Session } from "@densessm/core";
 import { fusionConformance } from "@densessm/fusion";
+import { selectiveScanConformance } from "@densessm/mamba";
 import { retentionConformance } from "@densessm/retnet";
 import { describe, expect, it } from "vitest";
 import { mockBackend } from "./helpers.js";
@@ -12,7 +13,7 @@ const { backend, driver } = await mockBackend({ mock: { debug: true } });
 const session = new Session(backend);
 
 describe("cuda (mock driver) conformance", () => {
-  const cases = [...conformanceSuite(backend.capabilities), ...retentionConformance(), ...fusionConformance()];
+  const cases = [...conformanceSuite(backend.capabilities), ...retentionConformance(), ...selectiveScanConformance(), ...fusionConformance()];
   for (const c of cases) it(c.name, () => c.run(session));
 
   it("the suites exercise every primitive and every fused composite", () => {

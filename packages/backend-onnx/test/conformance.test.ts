@@ -1,5 +1,6 @@
 import { conformanceOps, conformanceSuite, PRIMITIVE_NAMES, Session } from "@densessm/core";
 import { fusionConformance } from "@densessm/fusion";
+import { selectiveScanConformance } from "@densessm/mamba";
 import { retentionConformance } from "@densessm/retnet";
 import { describe, expect, it } from "vitest";
 import { loadNodeRuntime, loadWebRuntime, OnnxBackend } from "../src/index.js";
@@ -12,7 +13,7 @@ for (const [label, runtime] of [["onnxruntime-node", await loadNodeRuntime()], [
 
   describe(`backend-onnx conformance on ${label}`, () => {
     // Core's suite and the model packages' suites for the composites they define (decomposed here).
-    const cases = [...conformanceSuite(), ...retentionConformance(), ...fusionConformance()];
+    const cases = [...conformanceSuite(), ...retentionConformance(), ...selectiveScanConformance(), ...fusionConformance()];
     for (const c of cases) it(c.name, () => c.run(session));
 
     it("the suites exercise every primitive and every fused composite", () => {

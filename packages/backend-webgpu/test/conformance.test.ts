@@ -1,5 +1,6 @@
 import { conformanceOps, conformanceSuite, PRIMITIVE_NAMES, Session } from "@densessm/core";
 import { fusionConformance } from "@densessm/fusion";
+import { selectiveScanConformance } from "@densessm/mamba";
 import { retentionConformance } from "@densessm/retnet";
 import { describe, expect, it } from "vitest";
 import { WebGpuBackend } from "../src/index.js";
@@ -11,7 +12,7 @@ const session = new Session(backend);
 
 describe(`backend-webgpu conformance (${backend.adapterInfo})`, () => {
   // Core's suite and the model packages' suites for the composites they define.
-  const cases = [...conformanceSuite(), ...retentionConformance(), ...fusionConformance()];
+  const cases = [...conformanceSuite(), ...retentionConformance(), ...selectiveScanConformance(), ...fusionConformance()];
   for (const c of cases) it(c.name, () => c.run(session));
 
   it("the suites exercise every primitive and every fused composite", () => {

@@ -4,6 +4,7 @@
 import "@densessm/backend-cpu";
 import { conformanceOps, conformanceSuite, getBackend, listBackends, PRIMITIVE_NAMES, Session } from "@densessm/core";
 import { fusionConformance } from "@densessm/fusion";
+import { selectiveScanConformance } from "@densessm/mamba";
 import { retentionConformance } from "@densessm/retnet";
 import { describe, expect, it } from "vitest";
 import "../src/index.js";
@@ -12,7 +13,7 @@ const backend = await getBackend("gpu-interpreter");
 const session = new Session(backend);
 
 describe("gpu-interpreter conformance", () => {
-  const cases = [...conformanceSuite(), ...retentionConformance(), ...fusionConformance()];
+  const cases = [...conformanceSuite(), ...retentionConformance(), ...selectiveScanConformance(), ...fusionConformance()];
   for (const c of cases) it(c.name, () => c.run(session));
 
   it("is registered by name with the lowest priority, and automatic selection never picks it", async () => {

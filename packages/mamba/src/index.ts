@@ -8,6 +8,7 @@ export { MambaConfig, DENSE_DEFAULTS, type DenseOptions, type DenseFuseTarget, t
 export { MambaMixer, type LayerState, type MixerHooks, type MixerOutput } from "./mixer.js";
 export { DepthwiseConv1d } from "./conv.js";
 export { selectiveScan, type SelectiveScanInputs } from "./selective-scan.js";
+export { selectiveScanConformance } from "./selective-scan-conformance.js";
 export { DenseTransition, denseHooks } from "./dense.js";
 export { DenseMambaMixer, MambaBackbone, MambaBlock, MambaLMHeadModel, type ChunkOutput } from "./model.js";
 export { detectLayout, toStateSpacesLayout, type CheckpointLayout } from "./checkpoint.js";

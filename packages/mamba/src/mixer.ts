@@ -135,8 +135,9 @@ export class MambaMixer extends Module {
 
     const h = selectiveScan({ delta, A, B, x, h0: state?.ssm });
     const hRead = hooks.fuseState ? hooks.fuseState(h) : h;
-    // y_t = C_t · h_t: contract N. [B, T, E, N] ⊙ [B, T, 1, N] summed over N.
-    const y = hRead.mul(C.unsqueeze(2)).sum(-1).add(x.mul(this.D));
+    // y_t = h_t C_t: contract N, as a batched product [B, T, E, N] · [B, T, N, 1] (one pass over h,
+    // where a broadcast multiply and a sum make two and a [B, T, E, N] temporary).
+    const y = hRead.matmul(C.unsqueeze(-1)).squeeze(-1).add(x.mul(this.D));
     const out = this.out_proj.forward(y.mul(ops.silu(z)));
     const ssm = h.slice(1, T - 1).squeeze(1);
     return { out, state: { conv, ssm }, h, x: xOwn };

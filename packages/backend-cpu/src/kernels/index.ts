@@ -8,6 +8,7 @@ import { causalConv1dKernel, logSoftmaxKernel, rmsnormKernel, sigmoidKernel, sil
 import { sampleKernel } from "./sample.js";
 import { dequantizeKernel, quantizedMatmulKernel } from "./quant.js";
 import { retentionStepKernel } from "./retention.js";
+import { selectiveScanKernel } from "./selective-scan.js";
 import type { KernelFactory } from "./types.js";
 
 /** Every primitive, plus the composites this backend runs fused. */
@@ -29,6 +30,7 @@ export const KERNELS: Readonly<Record<string, KernelFactory>> = {
   quantizedMatmul: quantizedMatmulKernel, dequantize: dequantizeKernel,
   // composites of the model packages, by op name
   "retnet.retentionStep": retentionStepKernel,
+  "mamba.selectiveScan": selectiveScanKernel,
 };
 
 export type { Allocator, CompiledKernel, KernelFactory } from "./types.js";
