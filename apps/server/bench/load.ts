@@ -41,10 +41,9 @@ export interface StreamResult {
   aborted: boolean;
 }
 
-/** One streaming completion, read event by event; `abortAfterMs` cancels it mid-stream. */
-export async function streamCompletion(url: string, prompt: string, maxTokens: number, options: { abortAfterMs?: number; timeoutMs?: number } = {}): Promise<StreamResult> {
+/** One streaming completion, read event by event; `abortAfterTokens` cancels it mid-stream once that many tokens arrived. */
+export async function streamCompletion(url: string, prompt: string, maxTokens: number, options: { abortAfterTokens?: number; timeoutMs?: number } = {}): Promise<StreamResult> {
   const controller = new AbortController();
-  const timer = options.abortAfterMs === undefined ? undefined : setTimeout(() => controller.abort(), options.abortAfterMs);
   const result: StreamResult = { status: 0, tokens: 0, finished: false, aborted: false };
   try {
     const res = await fetch(`${url}/v1/completions`, {
@@ -69,15 +68,13 @@ export async function streamCompletion(url: string, prompt: string, maxTokens: n
           const chunk = JSON.parse(data) as { choices: { finish_reason: string | null }[]; usage?: { completion_tokens: number } };
           if (chunk.usage) result.tokens = chunk.usage.completion_tokens;
           else if (chunk.choices[0]?.finish_reason) finish = chunk.choices[0].finish_reason;
-          else result.tokens++;
+          else if (++result.tokens === options.abortAfterTokens) controller.abort(); // the next read throws
         }
       }
     }
   } catch (e) {
     if (!controller.signal.aborted) throw e;
     result.aborted = true;
-  } finally {
-    clearTimeout(timer);
   }
   return result;
 }
@@ -96,13 +93,17 @@ export interface LoadFigures {
   tokensPerSecond: number;
 }
 
-/** `clients` concurrent streams of `tokens` tokens, `aborting` of them cancelled at random moments (100-1600 ms). */
+/**
+ * `clients` concurrent streams of `tokens` tokens, `aborting` of them cancelled at random moments:
+ * after a uniformly drawn 1 to tokens − 8 tokens, so the aborts land mid-stream however fast the
+ * server is, and a few steps before the server could finish the stream anyway.
+ */
 export async function loadRun(url: string, clients: number, aborting: number, tokens: number, seed: number, label = "Client"): Promise<LoadFigures> {
   const random = lcg(seed);
   const chosen = new Set<number>();
   while (chosen.size < aborting) chosen.add(Math.floor(random() * clients));
   const t0 = performance.now();
-  const results = await Promise.all(Array.from({ length: clients }, (_, i) => streamCompletion(url, `${label} ${i} says:`, tokens, chosen.has(i) ? { abortAfterMs: 100 + random() * 1500 } : {})));
+  const results = await Promise.all(Array.from({ length: clients }, (_, i) => streamCompletion(url, `${label} ${i} says:`, tokens, chosen.has(i) ? { abortAfterTokens: 1 + Math.floor(random() * Math.max(1, tokens - 8)) } : {})));
   const seconds = (performance.now() - t0) / 1000;
   return { results, aborting: chosen, seconds, tokensPerSecond: results.reduce((n, r) => n + r.tokens, 0) / seconds };
 }

@@ -23,9 +23,11 @@ describe("densessm serve under load", () => {
 
   it(`serves ${CLIENTS} concurrent streams, ${ABORTING} of them aborted, with zero 5xx and flat memory`, async () => {
     const { url } = server;
-    // Warm up with the same load: the step graph of every batch bucket gets compiled and the heap
-    // reaches its working size, so the RSS comparison measures what a run leaves behind.
+    // Warm up with the same load, twice: the step graph of every batch bucket gets compiled and the
+    // heap reaches its working size (a run takes well under a second now, too short for one run to
+    // see the garbage collector settle), so the RSS comparison measures what a run leaves behind.
     await loadRun(url, CLIENTS, ABORTING, TOKENS, 16, "Warm-up client");
+    await loadRun(url, CLIENTS, ABORTING, TOKENS, 18, "Warm-up client");
     const single = await singleStreamRate(url, TOKENS);
     const rssBefore = await metric(url, "densessm_resident_memory_bytes");
     const cancelledBefore = await metric(url, "densessm_cancelled_requests_total");
