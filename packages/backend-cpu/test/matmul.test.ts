@@ -137,6 +137,17 @@ describe("matmul kernel", () => {
   });
 });
 
+describe("batched matrix-vector products", () => {
+  it("h [B, T, E, N] @ C [B, T, N, 1] (Mamba's read-out) gives each batch's float32-reference bits", async () => {
+    const [b, t, e, n] = [5, 3, 24, 16];
+    const g = trace(({ h, c }) => ({ y: ops.matmul(h!, c!) }), { inputs: { h: { shape: [b, t, e, n] }, c: { shape: [b, t, n, 1] } } });
+    const hs = random(b * t * e * n, 41), cs = random(b * t * n, 42);
+    const y = (await new Session(new CpuBackend()).run(g, { h: Tensor.float32(hs, [b, t, e, n]), c: Tensor.float32(cs, [b, t, n, 1]) })).y!;
+    expect(y.shape).toEqual([b, t, e, 1]);
+    for (let i = 0; i < b * t; i++) expect((y.data as Float32Array).subarray(i * e, (i + 1) * e)).toEqual(referenceF32(hs.subarray(i * e * n, (i + 1) * e * n), cs.subarray(i * n, (i + 1) * n), e, 1, n));
+  });
+});
+
 describe("foldTransposes", () => {
   it("reads W untransposed in x @ W^T and drops the transpose", async () => {
     

@@ -24,9 +24,16 @@ export class DepthwiseConv1d extends Module {
    * precede x (zeros at the start of a sequence). Returns the T outputs.
    */
   forward(x: SymTensor, tail: SymTensor | undefined): SymTensor {
-    const k = this.kernel;
-    const w = this.weight.sym.reshape([this.channels, k]);
-    if (!tail) return ops.causalConv1d(x, w, this.bias);
-    return ops.causalConv1d(ops.concat([tail, x], 1), w, this.bias, { history: true });
+    return tail ? this.overWindow(ops.concat([tail, x], 1)) : ops.causalConv1d(x, this.taps(), this.bias);
+  }
+
+  /** The T outputs of `window` [B, K−1+T, E]: the K−1 inputs that precede them, then theirs. */
+  overWindow(window: SymTensor): SymTensor {
+    return ops.causalConv1d(window, this.taps(), this.bias, { history: true });
+  }
+
+  /** weight as [E, K], the layout causalConv1d takes. */
+  private taps(): SymTensor {
+    return this.weight.sym.reshape([this.channels, this.kernel]);
   }
 }

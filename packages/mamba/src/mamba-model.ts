@@ -4,7 +4,7 @@ import type { MambaConfig } from "./config.js";
 import type { LayerState } from "./mixer.js";
 import type { MambaLMHeadModel } from "./model.js";
 
-/** Layer l's depthwise-convolution window [B, E, d_conv] and selective-scan state [B, E, N]. */
+/** Layer l's depthwise-convolution window [B, d_conv, E] (time-major) and selective-scan state [B, E, N]. */
 export const convState = (layer: number): string => `conv.${layer}`;
 export const ssmState = (layer: number): string => `ssm.${layer}`;
 
@@ -23,7 +23,7 @@ export class MambaModel implements FamilyModel<MambaConfig> {
   ) {
     const { dInner, dConv, dState, nLayer } = config;
     this.states = Array.from({ length: nLayer }, (_, l) => [
-      { name: convState(l), dtype: "float32" as const, shape: (batch: number) => [batch, dInner, dConv] },
+      { name: convState(l), dtype: "float32" as const, shape: (batch: number) => [batch, dConv, dInner] },
       { name: ssmState(l), dtype: "float32" as const, shape: (batch: number) => [batch, dInner, dState] },
     ]).flat();
   }

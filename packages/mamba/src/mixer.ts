@@ -4,8 +4,9 @@ import { DepthwiseConv1d } from "./conv.js";
 import { selectiveScan } from "./selective-scan.js";
 
 /**
- * One layer's recurrent state, as `Mamba.step` keeps it:
- *  - conv [B, E, d_conv]: the last d_conv inputs of the depthwise convolution (oldest first);
+ * One layer's recurrent state, what `Mamba.step` keeps:
+ *  - conv [B, d_conv, E]: the last d_conv inputs of the depthwise convolution, oldest first
+ *    (time-major, as the convolution reads them; state-spaces keeps them [B, E, d_conv]);
  *  - ssm  [B, E, N]: the selective scan's hidden state h.
  */
 export interface LayerState {
@@ -116,12 +117,19 @@ export class MambaMixer extends Module {
     const xIn = xz.slice(-1, 0, E);
     const z = xz.slice(-1, E, 2 * E);
 
-    // Convolution over the previous K-1 inputs and this chunk; the new conv state keeps the last K
-    // inputs (what Mamba.step's rolling buffer holds after this chunk).
-    const past = state ? state.conv.transpose(1, 2) : undefined; // [B, K, E]
-    const xConv = this.conv1d.forward(xIn, past?.slice(1, 1));
-    const history = past ? ops.concat([past, xIn], 1) : ops.padAxis(xIn, 1, K, 0);
-    const conv = history.slice(1, T).transpose(1, 2);
+    // Convolution over the previous K−1 inputs and this chunk; the new conv state keeps the last K
+    // inputs (what Mamba.step's rolling buffer holds after this chunk). Continuing from a state,
+    // that window [B, K−1+T, E] is both the convolution's input and, at T = 1, the new state.
+    let xConv: SymTensor;
+    let conv: SymTensor;
+    if (state) {
+      const window = ops.concat([state.conv.slice(1, 1), xIn], 1);
+      xConv = this.conv1d.overWindow(window);
+      conv = T === 1 ? window : window.slice(1, T - 1);
+    } else {
+      xConv = this.conv1d.forward(xIn, undefined);
+      conv = ops.padAxis(xIn, 1, K, 0).slice(1, T);
+    }
 
     const xOwn = ops.silu(xConv);
     const x = hooks.fuseInput ? hooks.fuseInput(xOwn) : xOwn;

@@ -11,7 +11,7 @@
  * fused multiply-add, which keeps results bit-identical on every engine). kc must be at least 1.
  */
 
-import { I32, op, V128, wasmModule } from "./wasm.js";
+import { F32, I32, op, V128, wasmModule } from "./wasm.js";
 
 export const MR = 4;
 export const NR = 8;
@@ -51,8 +51,34 @@ function microBody(): number[] {
   return code;
 }
 
+/**
+ * matvecs(pa, pb, pc, batches, m, k): for each batch t, c_t[i] = Σ_p A_t[i, p] b_t[p] with A_t
+ * [m, k] and b_t [k] packed one batch after another: a batch of matrix-vector products (Mamba's
+ * read-out y = h C). Scalar float32, summing over p in ascending order with each product and
+ * partial sum rounded to float32, so it gives gemm's bits; what it saves over JS is Math.fround.
+ */
+function matvecsBody(): number[] {
+  const [pa, pb, pc, batches, m, k, i, p, sum] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const pRow = 9; // walks b_t along each row
+  const code: number[][] = [];
+  code.push(op.loop); // batches
+  code.push(op.get(m), op.set(i));
+  code.push(op.loop); // rows
+  code.push(op.f32Const(0), op.set(sum), op.get(pb), op.set(pRow), op.get(k), op.set(p));
+  code.push(op.loop); // p
+  code.push(op.get(sum), op.get(pa), op.f32Load(), op.get(pRow), op.f32Load(), op.f32Mul, op.f32Add, op.set(sum));
+  code.push(op.get(pa), op.i32Const(4), op.i32Add, op.set(pa), op.get(pRow), op.i32Const(4), op.i32Add, op.set(pRow));
+  code.push(op.get(p), op.i32Const(1), op.i32Sub, op.tee(p), op.brIf(0), op.end);
+  code.push(op.get(pc), op.get(sum), op.f32Store(), op.get(pc), op.i32Const(4), op.i32Add, op.set(pc));
+  code.push(op.get(i), op.i32Const(1), op.i32Sub, op.tee(i), op.brIf(0), op.end);
+  code.push(op.get(pRow), op.set(pb)); // the next batch's b follows this one's
+  code.push(op.get(batches), op.i32Const(1), op.i32Sub, op.tee(batches), op.brIf(0), op.end);
+  return code.flat();
+}
+
 export interface SimdKernel {
   micro: (pa: number, pb: number, pc: number, kc: number, ldc: number) => void;
+  matvecs: (pa: number, pb: number, pc: number, batches: number, m: number, k: number) => void;
   memory: WebAssembly.Memory;
 }
 
@@ -62,11 +88,17 @@ let cached: SimdKernel | null | undefined;
 export function simdKernel(): SimdKernel | null {
   if (cached !== undefined) return cached;
   try {
-    const bytes = wasmModule([{ name: "micro", params: [I32, I32, I32, I32, I32], locals: [[1, I32], [MR * NV + NV + 1, V128]], body: microBody() }], "own");
+    const bytes = wasmModule(
+      [
+        { name: "micro", params: [I32, I32, I32, I32, I32], locals: [[1, I32], [MR * NV + NV + 1, V128]], body: microBody() },
+        { name: "matvecs", params: [I32, I32, I32, I32, I32, I32], locals: [[2, I32], [1, F32], [1, I32]], body: matvecsBody() },
+      ],
+      "own",
+    );
     // Synchronous compile: the module is a few hundred bytes, far below any engine's limit.
     const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
-    const { micro, mem } = instance.exports as { micro: SimdKernel["micro"]; mem: WebAssembly.Memory };
-    cached = { micro, memory: mem };
+    const { micro, matvecs, mem } = instance.exports as { micro: SimdKernel["micro"]; matvecs: SimdKernel["matvecs"]; mem: WebAssembly.Memory };
+    cached = { micro, matvecs, memory: mem };
   } catch {
     cached = null;
   }

@@ -204,8 +204,19 @@ function gemmAny(a: Float32Array, aOff: number, b: Float32Array, bOff: number, c
       return;
     }
   }
-  if (transB) gemmTransBJs(a, aOff, b, bOff, c, cOff, m, n, k);
+  if (n === 1) matvec(a, aOff, b, bOff, c, cOff, m, k);
+  else if (transB) gemmTransBJs(a, aOff, b, bOff, c, cOff, m, n, k);
   else gemmJs(a, aOff, b, bOff, c, cOff, m, n, k);
+}
+
+/** C[m, 1] += A[m, k] b[k] (b is the same k floats transposed or not): one dot product per row. */
+function matvec(a: Float32Array, aOff: number, b: Float32Array, bOff: number, c: Float32Array, cOff: number, m: number, k: number): void {
+  for (let i = 0; i < m; i++) {
+    const ai = aOff + i * k;
+    let s = c[cOff + i]!;
+    for (let p = 0; p < k; p++) s = Math.fround(s + Math.fround(a[ai + p]! * b[bOff + p]!));
+    c[cOff + i] = s;
+  }
 }
 
 /**
@@ -256,8 +267,21 @@ export const matmulKernel: KernelFactory = (node, [a, b]) => {
   // are just more rows of one product, [B·T, K] @ W, which the SIMD path takes even when T = 1 (a
   // decoding step of B sequences). Each element is the same sum, so the bits do not change.
   const rowsOfOne = batches > 1 && bBatch.every((i) => i === 0) && aBatch.every((i, t) => i === t);
+  // A batch of matrix-vector products, each batch its own matrix and vector (Mamba's read-out
+  // y = h C): one WebAssembly call for all of them, where JS would pay Math.fround per term.
+  const matvecs =
+    n === 1 && m * k > 0 && aBatch.every((i, t) => i === t) && bBatch.every((i, t) => i === t) && batches * (m * k + k + m) * 4 <= MAX_SCRATCH_BYTES && simdKernel() !== null;
   return ([x, y], alloc) => {
     const c = alloc("float32", batches * m * n) as Float32Array;
+    if (matvecs && batches > 0) {
+      const f = scratchView(batches * (m * k + k + m));
+      const [aBase, bBase, cBase] = [0, batches * m * k, batches * (m * k + k)];
+      f.set(x!.data as Float32Array, aBase);
+      f.set(y!.data as Float32Array, bBase);
+      simdKernel()!.matvecs(4 * aBase, 4 * bBase, 4 * cBase, batches, m, k);
+      c.set(f.subarray(cBase, cBase + batches * m));
+      return new Tensor(c, node.shape, "float32");
+    }
     c.fill(0);
     if (rowsOfOne) multiply(x!.data as Float32Array, 0, y!.data as Float32Array, 0, c, 0, batches * m, n, k);
     else for (let t = 0; t < batches; t++) multiply(x!.data as Float32Array, aBatch[t]! * m * k, y!.data as Float32Array, bBatch[t]! * k * n, c, t * m * n, m, n, k);

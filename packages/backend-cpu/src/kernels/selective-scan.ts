@@ -1,5 +1,5 @@
 import { DTypeError, Tensor } from "@densessm/core";
-import { scanMemory, scanSimd } from "./selective-scan-simd.js";
+import { expSimd, simdMemory } from "./exp-simd.js";
 import type { KernelFactory } from "./types.js";
 
 // Kernels for the mamba family's ops, keyed by op name (this package does not import mamba).
@@ -12,13 +12,13 @@ const MAX_SIMD_BYTES = 1 << 28;
  * (row, channel)'s N states through the tokens with no [B, T, E, N] temporaries. delta [B, T, E],
  * A [E, N], B [B, T, N], x [B, T, E], optional h0 [B, E, N] → h [B, T, E, N].
  *
- * With WebAssembly SIMD and N a multiple of 4 it runs selective-scan-simd.ts (a float32 exp, an
+ * With WebAssembly SIMD and N a multiple of 4 it runs exp-simd.ts (a float32 exp, an
  * ulp or two from Math.exp); otherwise `scanJs`, which gives the decomposition's bits.
  */
 export const selectiveScanKernel: KernelFactory = (node) => {
   const [batch, len, e, n] = node.shape as [number, number, number, number];
   if (node.dtype !== "float32") throw new DTypeError(`mamba.selectiveScan: backend-cpu computes it in float32, got ${node.dtype}`);
-  const simd = n % 4 === 0 && batch * len * e * n > 0 ? scanSimd() : null;
+  const simd = n % 4 === 0 && batch * len * e * n > 0 ? expSimd() : null;
   // Operand offsets in the kernel's memory, in floats, each 16-byte aligned.
   const sizes = [batch * len * e, e * n, batch * len * n, batch * len * e, batch * e * n, batch * len * e * n];
   const offsets = sizes.map((_, i) => sizes.slice(0, i).reduce((at, size) => at + Math.ceil(size / 4) * 4, 0));
@@ -31,7 +31,7 @@ export const selectiveScanKernel: KernelFactory = (node) => {
     const h = alloc("float32", batch * len * e * n) as Float32Array;
     if (useSimd) {
       const [oDelta, oA, oB, oX, oH0, oOut] = offsets as [number, number, number, number, number, number];
-      const mem = scanMemory(simd, floats);
+      const mem = simdMemory(simd, floats);
       mem.set(delta, oDelta);
       mem.set(A, oA);
       mem.set(B, oB);

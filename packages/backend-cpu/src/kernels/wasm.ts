@@ -50,6 +50,7 @@ export const op = {
   f32Load: (offset = 0) => [0x2a, 2, ...uleb(offset)],
   f32Store: (offset = 0) => [0x38, 2, ...uleb(offset)],
   i32Const: (v: number) => [0x41, ...sleb(v)],
+  f32Const: (v: number) => [0x43, ...new Uint8Array(Float32Array.of(v).buffer)],
   i32Eqz: [0x45],
   i32Ne: [0x47],
   select: [0x1b],

@@ -1,21 +1,22 @@
 /**
- * mamba.selectiveScan as a WebAssembly SIMD (f32x4) kernel, encoded from bytes here (see wasm.ts).
- * Its cost in JS is Math.exp, one call per state and token (about two thirds of a small Mamba's
- * decoding step); here four states share one polynomial exp. It exports its memory and
+ * WebAssembly SIMD (f32x4) kernels built around one float32 exp, encoded from bytes here (see
+ * wasm.ts). In JS the cost of these ops is Math.exp; here four lanes share one polynomial. The
+ * module exports its memory and
  *
- *   scan(pDelta, pA, pB, pX, pH0, pOut, batch, len, e, n4)   // byte addresses; N = 4 n4
+ *   scan(pDelta, pA, pB, pX, pH0, pOut, batch, len, e, n4)   // mamba.selectiveScan; N = 4 n4
  *   exp(p, count4)                                           // in place over 4 count4 floats
  *
  * scan writes h [B, T, E, N] for delta [B, T, E], A [E, N], B [B, T, N], x [B, T, E] and h0
  * [B, E, N] (zeros for a scan from the start), every count at least 1. Each token's states are
- * read from the previous token's output (or h0), so the output is written strictly in order.
+ * read from the previous token's output (or h0), so the output is written strictly in order. exp
+ * serves the pointwise composites (sigmoid, silu, softplus).
  *
  * The exp is Cephes' expf: e^x = 2^k e^r with k = round(x log2 e) and |r| ≤ ln 2 / 2, e^r by a
- * degree-6 polynomial, about 1 ulp of float32. Arguments are clamped to [−87.34, 88.38] so 2^k
+ * degree-6 polynomial, within 2 ulps of float32. Arguments are clamped to [−87.34, 88.38] so 2^k
  * stays a normal float: below, e^x is reported as 1.2e-38 instead of a subnormal or 0 (a decay
- * that small has long since erased its state either way); NaN stays NaN. The result differs from
- * the decomposition's (Math.exp, rounded once) by an ulp or two; the conformance suite holds both
- * to the same float64 reference.
+ * that small has long since erased its state either way); NaN stays NaN. Results differ from
+ * Math.exp rounded to float32 by an ulp or two; the conformance suite holds both to the same
+ * float64 reference.
  */
 
 import { I32, op, V128, wasmModule } from "./wasm.js";
@@ -88,16 +89,16 @@ function expBody(): number[] {
   return code.flat();
 }
 
-export interface ScanSimd {
+export interface ExpSimd {
   scan: (pDelta: number, pA: number, pB: number, pX: number, pH0: number, pOut: number, batch: number, len: number, e: number, n4: number) => void;
   exp: (p: number, count4: number) => void;
   memory: WebAssembly.Memory;
 }
 
-let cached: ScanSimd | null | undefined;
+let cached: ExpSimd | null | undefined;
 
 /** The instantiated kernel, or null where WebAssembly SIMD is unavailable (the kernel then stays in JS). */
-export function scanSimd(): ScanSimd | null {
+export function expSimd(): ExpSimd | null {
   if (cached !== undefined) return cached;
   try {
     const bytes = wasmModule(
@@ -108,7 +109,7 @@ export function scanSimd(): ScanSimd | null {
       "own",
     );
     const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
-    const { scan, exp, mem } = instance.exports as { scan: ScanSimd["scan"]; exp: ScanSimd["exp"]; mem: WebAssembly.Memory };
+    const { scan, exp, mem } = instance.exports as { scan: ExpSimd["scan"]; exp: ExpSimd["exp"]; mem: WebAssembly.Memory };
     cached = { scan, exp, memory: mem };
   } catch {
     cached = null;
@@ -116,10 +117,14 @@ export function scanSimd(): ScanSimd | null {
   return cached;
 }
 
-/** A float32 view of the kernel's memory with room for `floats`, grown (and re-viewed) as needed. */
-export function scanMemory(kernel: ScanSimd, floats: number): Float32Array {
+/** A float32 view of the kernels' memory with room for `floats`, grown (and re-viewed) as needed; kernels run one at a time, so each may use all of it. */
+export function simdMemory(kernel: ExpSimd, floats: number): Float32Array {
   const need = floats * 4;
   const have = kernel.memory.buffer.byteLength;
   if (need > have) kernel.memory.grow(Math.ceil((need - have) / 65536));
-  return new Float32Array(kernel.memory.buffer);
+  // Growing detaches the old buffer; re-view it whenever it changed.
+  if (view?.buffer !== kernel.memory.buffer) view = new Float32Array(kernel.memory.buffer);
+  return view;
 }
+
+let view: Float32Array | undefined;
