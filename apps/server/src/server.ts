@@ -1,5 +1,6 @@
 import { randomInt, randomUUID } from "node:crypto";
 import type { ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import type { CausalLM, DrawnToken, Session, StreamSettings } from "@densessm/core";
 import type { Tokenizer } from "@densessm/tokenizer";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
@@ -61,6 +62,31 @@ export function createServer(options: ServerOptions): DenseSSMServer {
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false } },
   });
   let closing = false;
+  /** Event streams still being written: shutdown lets them end before it closes the connections. */
+  const streaming = new Set<Promise<void>>();
+  const track = (written: Promise<void>): Promise<void> => {
+    streaming.add(written);
+    return written.finally(() => streaming.delete(written));
+  };
+  /**
+   * Open connections and how many responses each is writing. A kept-alive connection between
+   * requests would hold the process at shutdown until the client's keep-alive timeout (seconds),
+   * and Node's own idle tracking misses connections whose client aborted a hijacked stream.
+   */
+  const connections = new Map<Socket, number>();
+  app.server.on("connection", (socket: Socket) => {
+    connections.set(socket, 0);
+    socket.once("close", () => connections.delete(socket));
+  });
+  app.addHook("onRequest", async (req, reply) => {
+    const socket = req.raw.socket;
+    connections.set(socket, (connections.get(socket) ?? 0) + 1);
+    reply.raw.once("close", () => {
+      const busy = (connections.get(socket) ?? 1) - 1;
+      connections.set(socket, busy);
+      if (closing && busy === 0) socket.destroy();
+    });
+  });
 
   app.addHook("onResponse", async (req, reply) => engine.metrics.countRequest(req.routeOptions.url ?? "unknown", reply.statusCode));
 
@@ -145,13 +171,13 @@ export function createServer(options: ServerOptions): DenseSSMServer {
     const logprobsOf = (tokens: readonly DrawnToken[], offset: number) => (logprobs === undefined ? null : completionLogprobs(tokenizer, tokens, offset));
 
     if (body.stream) {
-      return streamEvents(req, reply, jobs, n, {
+      return track(streamEvents(req, reply, jobs, n, {
         everyToken: logprobs !== undefined,
         start: (index) => (echoed[Math.floor(index / n)] ? { ...base, choices: [{ index, text: echoed[Math.floor(index / n)], logprobs: null, finish_reason: null }] } : undefined),
         text: (index, text, token) => ({ ...base, choices: [{ index, text, logprobs: logprobsOf(token ? [token] : [], 0), finish_reason: null }] }),
         finish: (index, reason) => ({ ...base, choices: [{ index, text: "", logprobs: null, finish_reason: reason }] }),
         usage: (usage) => (body.stream_options?.include_usage ? { ...base, choices: [], usage } : undefined),
-      });
+      }));
     }
     const { answers, usage } = await collect(jobs, n);
     return {
@@ -184,13 +210,13 @@ export function createServer(options: ServerOptions): DenseSSMServer {
     const logprobsOf = (tokens: readonly DrawnToken[]) => (logprobs === undefined ? null : { content: chatLogprobs(tokenizer, tokens) });
 
     if (body.stream) {
-      return streamEvents(req, reply, jobs, n, {
+      return track(streamEvents(req, reply, jobs, n, {
         everyToken: logprobs !== undefined,
         start: (index) => ({ ...base, choices: [{ index, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }] }),
         text: (index, text, token) => ({ ...base, choices: [{ index, delta: { content: text }, logprobs: logprobsOf(token ? [token] : []), finish_reason: null }] }),
         finish: (index, reason) => ({ ...base, choices: [{ index, delta: {}, logprobs: null, finish_reason: reason }] }),
         usage: (usage) => (body.stream_options?.include_usage ? { ...base, choices: [], usage } : undefined),
-      });
+      }));
     }
     const { answers, usage } = await collect(jobs, n);
     return {
@@ -204,6 +230,10 @@ export function createServer(options: ServerOptions): DenseSSMServer {
   async function shutdown(deadlineMs: number): Promise<void> {
     closing = true;
     await engine.close(deadlineMs);
+    await Promise.all(streaming);
+    // Every stream has ended: close the connections between requests (a request in progress, a
+    // late 503, closes its connection when its response is done).
+    for (const [socket, busy] of connections) if (busy === 0) socket.destroy();
     await app.close();
   }
 
@@ -254,7 +284,7 @@ async function streamEvents(req: FastifyRequest, reply: FastifyReply, jobs: Asyn
     if (api.status === 500) console.error(`densessm serve: ${req.method} ${req.url}: ${(failed as Error).stack ?? String(failed)}`);
     send(api.body);
   } else send(format.usage(usage));
-  if (!res.destroyed) res.end("data: [DONE]\n\n");
+  if (!res.destroyed) await new Promise<void>((resolve) => res.end("data: [DONE]\n\n", resolve));
 }
 
 async function collect(jobs: AsyncIterable<JobEvent>[], n: number): Promise<{ answers: Collected[]; usage: Usage }> {
