@@ -16,6 +16,6 @@ registerBackend({
   name: "onnx",
   priority: 1,
   isAvailable: nodeRuntimeAvailable,
-  create: async () => new OnnxBackend(await loadNodeRuntime()),
+  create: async (options) => new OnnxBackend(await loadNodeRuntime(), { deterministic: options.deterministic ?? false }),
 });
 export { exportOnnx, type ExportOptions, type ExportResult, type StateSpec } from "./export.js";

@@ -50,6 +50,11 @@ export interface TrainOptions {
   backend?: string;
   /** "bf16": mixed precision (bfloat16 matrix products, f32 master weights), on backends that have it (cuda). Default "f32". */
   dtype?: "f32" | "bf16";
+  /**
+   * Ask the backend for the same bits on every run (see BackendOptions.deterministic): on onnx,
+   * one intra-op thread, slower. The cpu backend always is. Default false.
+   */
+  deterministic?: boolean;
   evalEvery?: number;
   evalBatches?: number;
   checkpointEvery?: number;
@@ -113,6 +118,7 @@ function resolved(o: TrainOptions) {
     /** Saved so a resumed run computes on the same backend (bit-identical losses need it). */
     backend: o.backend,
     dtype: o.dtype ?? "f32",
+    deterministic: o.deterministic ?? false,
   };
   const positive = ["batchSize", "seqLen", "steps", "gradAccum", "evalEvery", "evalBatches", "checkpointEvery", "keepCheckpoints", "vocabSize"] as const;
   for (const k of positive) if (!Number.isInteger(r[k]) || r[k] <= 0) throw new DenseSSMError(`train: ${k} must be a positive integer, got ${r[k]}`);
@@ -133,8 +139,10 @@ export async function validationLoss(lm: CausalLM, session: Session, batches: re
 }
 
 /**
- * Trains a model on text, with resumable atomic checkpoints. Deterministic for a given seed and
- * backend: a run killed at any point and resumed produces the same later losses.
+ * Trains a model on text, with resumable atomic checkpoints. Deterministic for a given seed on a
+ * backend that sums in a fixed order (cpu always; onnx with `deterministic`): a run killed at any
+ * point and resumed then produces the same later losses. onnx's default multi-threaded kernels
+ * reorder some sums from run to run, so its runs agree only to rounding, amplified by training.
  */
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const { join } = await import("node:path");
@@ -146,7 +154,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   let optimizerState;
 
   // A named backend that cannot run here (no GPU) is reported before a tokenizer or model is built.
-  if (options.backend) await getBackend(options.backend, { dtype: options.dtype });
+  if (options.backend) await getBackend(options.backend, { dtype: options.dtype, deterministic: options.deterministic });
   await cleanRunFolder(options.out);
   if (options.resume) {
     const dir = await resolveModelDir(options.out);
@@ -154,7 +162,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     const saved = state.options as unknown as TrainOptions;
     refuseChanges(options, saved);
     const changed = Object.fromEntries(RESUMABLE.filter((k) => options[k] !== undefined).map((k) => [k, options[k]]));
-    run = resolved({ ...saved, ...changed, backend: options.backend ?? saved.backend });
+    run = resolved({ ...saved, ...changed, backend: options.backend ?? saved.backend, deterministic: options.deterministic ?? saved.deterministic });
     lm = await CausalLM.fromPretrained(dir);
     tokenizer = await loadTokenizer(dir);
   } else {
@@ -172,7 +180,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   if (state) sampler.rng.setState(state.samplerState);
   const validation = evaluationBatches(splits.validation, run.batchSize, run.seqLen, run.evalBatches);
 
-  const session = await Session.create(run.backend, { dtype: run.dtype });
+  const session = await Session.create(run.backend, { dtype: run.dtype, deterministic: run.deterministic });
   const params = lm.module.namedParameters();
   lm.bind(session);
   // The optimizer runs where the parameters live: each step leaves them, the gradients and the

@@ -27,6 +27,7 @@ interface TrainFlags {
   seed: number;
   backend?: string;
   dtype?: "f32" | "bf16";
+  deterministic?: boolean;
   evalEvery?: number;
   evalBatches: number;
   checkpointEvery?: number;
@@ -62,6 +63,7 @@ export function registerTrain(program: Command): void {
     .option("--seed <n>", "seed for initialisation, data order and sampling (0 to 4294967295)", seed, 0)
     .option("--backend <name>", "backend (default: best available)")
     .addOption(new Option("--dtype <dtype>", "matrix products: f32 (default), or bf16 (mixed precision: bfloat16 inputs, f32 accumulation and master weights; cuda)").choices(["f32", "bf16"]))
+    .option("--deterministic", "the same losses on every run of the same seed, resumed or not (onnx: one thread, slower; cpu always is)")
     .option("--eval-every <n>", "steps between validation passes (default: 10 per run)", positiveInt)
     .option("--eval-batches <n>", "validation batches per pass", positiveInt, 8)
     .option("--checkpoint-every <n>", "steps between checkpoints (default: 5 per run)", positiveInt)
@@ -96,6 +98,7 @@ export function registerTrain(program: Command): void {
         seed: given("seed"),
         backend: flags.backend,
         dtype: flags.dtype,
+        deterministic: flags.deterministic,
         evalEvery: flags.evalEvery,
         evalBatches: given("evalBatches"),
         checkpointEvery: flags.checkpointEvery,

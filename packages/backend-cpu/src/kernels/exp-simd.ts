@@ -19,7 +19,7 @@
  * float64 reference.
  */
 
-import { I32, op, V128, wasmModule } from "./wasm.js";
+import { I32, lazyModule, op, V128 } from "./wasm.js";
 
 const LOG2E = 1.4426950408889634;
 // ln 2 split in two (Cephes): C1 has few significant bits, so k C1 is exact for |k| ≤ 128.
@@ -92,30 +92,14 @@ function expBody(): number[] {
 export interface ExpSimd {
   scan: (pDelta: number, pA: number, pB: number, pX: number, pH0: number, pOut: number, batch: number, len: number, e: number, n4: number) => void;
   exp: (p: number, count4: number) => void;
-  memory: WebAssembly.Memory;
+  readonly memory: WebAssembly.Memory;
 }
 
-let cached: ExpSimd | null | undefined;
-
-/** The instantiated kernel, or null where WebAssembly SIMD is unavailable (the kernel then stays in JS). */
-export function expSimd(): ExpSimd | null {
-  if (cached !== undefined) return cached;
-  try {
-    const bytes = wasmModule(
-      [
-        { name: "scan", params: Array(10).fill(I32), locals: [[10, I32], [5, V128]], body: scanBody() },
-        { name: "exp", params: [I32, I32], locals: [[3, V128]], body: expBody() },
-      ],
-      "own",
-    );
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
-    const { scan, exp, mem } = instance.exports as { scan: ExpSimd["scan"]; exp: ExpSimd["exp"]; mem: WebAssembly.Memory };
-    cached = { scan, exp, memory: mem };
-  } catch {
-    cached = null;
-  }
-  return cached;
-}
+/** The instantiated kernels, or null where WebAssembly SIMD is unavailable (the kernels then stay in JS). */
+export const expSimd: () => ExpSimd | null = lazyModule<Omit<ExpSimd, "memory">>(() => [
+  { name: "scan", params: Array(10).fill(I32), locals: [[10, I32], [5, V128]], body: scanBody() },
+  { name: "exp", params: [I32, I32], locals: [[3, V128]], body: expBody() },
+]);
 
 /** A float32 view of the kernels' memory with room for `floats`, grown (and re-viewed) as needed; kernels run one at a time, so each may use all of it. */
 export function simdMemory(kernel: ExpSimd, floats: number): Float32Array {

@@ -1,17 +1,19 @@
 /**
  * A WebAssembly SIMD (f32x4) micro-kernel for gemm, encoded from bytes here so the package needs
- * no WAT toolchain (see wasm.ts). It exports one function and its memory:
+ * no WAT toolchain (see wasm.ts). It exports its memory and
  *
  *   micro(pa, pb, pc, kc, ldc)   // byte addresses; ldc = C's row stride in bytes
+ *   matvecs(pa, pb, pc, batches, m, k)   // a batch of matrix-vector products (see matvecsBody)
  *
- * which updates one MR x NR tile of C in place: C[i, j] += sum_p A[i, p] * B[p, j] for p < kc, with A
- * packed as kc rows of MR floats (one column of the tile per row) and B as kc rows of NR floats.
+ * micro updates one MR x NR tile of C in place: C[i, j] += sum_p A[i, p] * B[p, j] for p < kc,
+ * with A packed as kc rows of MR floats (one column of the tile per row) and B as kc rows of NR
+ * floats.
  * The tile lives in MR * NR / 4 v128 locals for the whole k loop, so the loop body is NR / 4 vector
  * loads of B, MR splat loads of A and MR * NR / 4 multiply-adds (mul then add: baseline SIMD has no
  * fused multiply-add, which keeps results bit-identical on every engine). kc must be at least 1.
  */
 
-import { F32, I32, op, V128, wasmModule } from "./wasm.js";
+import { F32, I32, lazyModule, op, V128 } from "./wasm.js";
 
 export const MR = 4;
 export const NR = 8;
@@ -79,28 +81,11 @@ function matvecsBody(): number[] {
 export interface SimdKernel {
   micro: (pa: number, pb: number, pc: number, kc: number, ldc: number) => void;
   matvecs: (pa: number, pb: number, pc: number, batches: number, m: number, k: number) => void;
-  memory: WebAssembly.Memory;
+  readonly memory: WebAssembly.Memory;
 }
 
-let cached: SimdKernel | null | undefined;
-
-/** The instantiated kernel, or null where WebAssembly SIMD is unavailable (then gemm stays in JS). */
-export function simdKernel(): SimdKernel | null {
-  if (cached !== undefined) return cached;
-  try {
-    const bytes = wasmModule(
-      [
-        { name: "micro", params: [I32, I32, I32, I32, I32], locals: [[1, I32], [MR * NV + NV + 1, V128]], body: microBody() },
-        { name: "matvecs", params: [I32, I32, I32, I32, I32, I32], locals: [[2, I32], [1, F32], [1, I32]], body: matvecsBody() },
-      ],
-      "own",
-    );
-    // Synchronous compile: the module is a few hundred bytes, far below any engine's limit.
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
-    const { micro, matvecs, mem } = instance.exports as { micro: SimdKernel["micro"]; matvecs: SimdKernel["matvecs"]; mem: WebAssembly.Memory };
-    cached = { micro, matvecs, memory: mem };
-  } catch {
-    cached = null;
-  }
-  return cached;
-}
+/** The instantiated kernels, or null where WebAssembly SIMD is unavailable (then gemm stays in JS). */
+export const simdKernel: () => SimdKernel | null = lazyModule<Omit<SimdKernel, "memory">>(() => [
+  { name: "micro", params: [I32, I32, I32, I32, I32], locals: [[1, I32], [MR * NV + NV + 1, V128]], body: microBody() },
+  { name: "matvecs", params: [I32, I32, I32, I32, I32, I32], locals: [[2, I32], [1, F32], [1, I32]], body: matvecsBody() },
+]);

@@ -121,3 +121,23 @@ export function wasmModule(functions: readonly WasmFunction[], memory: "own" | "
     ...section(10, vec(bodies)),
   ]);
 }
+
+/**
+ * A module of `functions` with its own memory, instantiated on first use: its exported functions
+ * and its memory, or null where the engine cannot compile it (no WebAssembly SIMD), so that callers
+ * keep their JS path. Synchronous: these modules are a few KB, far below any engine's limit.
+ */
+export function lazyModule<T extends object>(functions: () => readonly WasmFunction[]): () => (T & { readonly memory: WebAssembly.Memory }) | null {
+  let cached: (T & { readonly memory: WebAssembly.Memory }) | null | undefined;
+  return () => {
+    if (cached !== undefined) return cached;
+    try {
+      const instance = new WebAssembly.Instance(new WebAssembly.Module(wasmModule(functions(), "own")), {});
+      const { mem, ...exported } = instance.exports;
+      cached = { ...(exported as T), memory: mem as WebAssembly.Memory };
+    } catch {
+      cached = null;
+    }
+    return cached;
+  };
+}

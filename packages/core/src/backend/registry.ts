@@ -9,6 +9,13 @@ export interface BackendOptions {
    * is refused with a message. Default "f32".
    */
   readonly dtype?: "f32" | "bf16";
+  /**
+   * The same bits on every run of the same graph and inputs. Backends whose fastest kernels split
+   * sums across threads in an order that varies from run to run (onnx: onnxruntime's multi-threaded
+   * kernels) then run in a fixed order, at some cost in speed; the others already do (cpu).
+   * Training needs it for a killed and resumed run to repeat the uninterrupted run's losses exactly.
+   */
+  readonly deterministic?: boolean;
 }
 
 export interface BackendRegistration {
@@ -87,7 +94,7 @@ export async function getBackend(name?: string, options: BackendOptions = {}): P
 
 function instance(reg: BackendRegistration, options: BackendOptions): Promise<Backend> {
   const dtype = options.dtype ?? "f32";
-  const key = dtype === "f32" ? reg.name : `${reg.name}/${dtype}`;
+  const key = [reg.name, ...(dtype === "f32" ? [] : [dtype]), ...(options.deterministic ? ["deterministic"] : [])].join("/");
   let p = instances.get(key);
   if (!p) {
     p = Promise.resolve(reg.create(options)).then((backend) => {
