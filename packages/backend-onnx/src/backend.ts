@@ -31,9 +31,10 @@ export interface OnnxBackendOptions {
   /** Intra-op threads (default: onnxruntime's choice, one per physical core). */
   readonly threads?: number;
   /**
-   * The same bits on every run: one intra-op thread. onnxruntime's multi-threaded kernels split
-   * some sums (the weight gradients' long reductions) across threads in an order that varies from
-   * run to run; measured on 2 cores, 12 training steps of the default model took 1.4x as long.
+   * The same bits on every run: one intra-op thread. Some of onnxruntime's multi-threaded kernels
+   * combine partial sums in an order that varies from run to run (two trainings of the default
+   * model differ from the first loss on); measured on 2 cores, 12 training steps of the default
+   * model took 1.4x as long with one thread.
    */
   readonly deterministic?: boolean;
 }

@@ -1,8 +1,8 @@
 import { opConformanceCases, Rng, Tensor, type ConformanceCase, type OpConformanceSpec, type ReferenceTensor } from "@densessm/core";
 import { selectiveScan } from "./selective-scan.js";
 
-// Conformance cases for mamba.selectiveScan, for every backend's tests next to core's suite. The reference
-// is the recurrence spelled out in float64 loops, token by token:
+// Conformance cases for mamba.selectiveScan, for every backend's tests next to core's suite. The
+// reference is the recurrence spelled out in float64 loops, token by token:
 //     h[b, t, e, n] = exp(Δ[b, t, e] A[e, n]) h[b, t−1, e, n] + Δ[b, t, e] x[b, t, e] B[b, t, n].
 
 function scanReference(delta: ReferenceTensor, A: ReferenceTensor, B: ReferenceTensor, x: ReferenceTensor, h0: ReferenceTensor | undefined): ReferenceTensor {

@@ -215,19 +215,16 @@ export function layerNorm(x: TensorLike, weight?: TensorLike, bias?: TensorLike,
 
 // ---- depthwise causal convolution ----
 
-/**
- * y[b, t, c] = bias[c] + sum_k w[c, k] * x[b, t - (K-1) + k, c] over channels-last x [B, L, C] and
- * w [C, K]: PyTorch's Conv1d(groups=C, padding=K-1) truncated to the first L outputs, as Mamba uses.
- */
-/**
- * Depthwise causal convolution, y[b, t, c] = bias[c] + Σ_j w[c, j] x[b, t − (K−1) + j, c].
- * Without `history`, the K−1 inputs before x are zeros and y has x's length (a sequence from its
- * start). With `history`, x's first K−1 positions are those inputs (a decoder's convolution state
- * followed by the new tokens) and y holds only the L − (K−1) outputs after them: a decoding step
- * costs one output, not K.
- */
 export type CausalConv1dAttrs = { readonly history: boolean };
 
+/**
+ * Depthwise causal convolution over channels-last x [B, L, C] and w [C, K],
+ * y[b, t, c] = bias[c] + Σ_j w[c, j] x[b, t − (K−1) + j, c]: PyTorch's Conv1d(groups=C,
+ * padding=K−1) truncated to the first L outputs, as Mamba uses. Without `history`, the K−1 inputs
+ * before x are zeros and y has x's length (a sequence from its start). With `history`, x's first
+ * K−1 positions are those inputs (a decoder's convolution state followed by the new tokens) and y
+ * holds only the L − (K−1) outputs after them: a decoding step costs one output, not K.
+ */
 export const CAUSAL_CONV1D = defineOp({
   name: "causalConv1d",
   kind: "composite",
