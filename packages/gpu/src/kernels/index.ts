@@ -8,6 +8,7 @@ import { dequantizeNode, gatherBytesNode, PACK_BYTES, packBytesNode, quantizedMa
 import { reduceNode } from "./reduce.js";
 import { chunkwiseRetentionNode, parallelRetentionNode } from "./retention.js";
 import { sampleNode } from "./sample.js";
+import { selectiveScanNode } from "./selective-scan.js";
 import { randNode, scanNode } from "./scan.js";
 import { isBytes } from "./grid.js";
 import type { KernelFactory } from "./types.js";
@@ -45,6 +46,7 @@ export const KERNELS: Readonly<Record<string, KernelFactory>> = {
   "retnet.parallelRetention": parallelRetentionNode,
   "retnet.chunkwiseRetention": chunkwiseRetentionNode,
   "fusion.denseFusion": denseFusionNode,
+  "mamba.selectiveScan": selectiveScanNode,
   // the executor's own ops (never in a traced graph): fused elementwise chains, byte conversions
   [FUSED_ELEMENTWISE]: fusedElementwiseNode,
   [WIDEN_BYTES]: widenBytesNode,
