@@ -22,6 +22,11 @@ describe("matmul paths", () => {
     await agree(([a, b]) => a!.matmul(b!.transpose()), [randn([8, 1, 33]), randn([5, 33])], 1e-5, workgroupMatvec);
   });
   it("matrix-vector with B in [K, N] layout", () => agree(([a, b]) => a!.matmul(b!), [randn([3, 2, 20]), randn([3, 20, 70])]));
+  it("one output column, one invocation per row: batched (Mamba's read-out), shared, transposed", async () => {
+    await agree(([h, c]) => h!.matmul(c!), [randn([2, 3, 70, 16]), randn([2, 3, 16, 1])]);
+    await agree(([a, w]) => a!.matmul(w!), [randn([4, 9, 33]), randn([33, 1])]);
+    await agree(([a, w]) => a!.matmul(w!.transpose()), [randn([2, 90, 33]), randn([2, 1, 33])]);
+  });
   it("the gradient of a batched product (tiled and transposed products of the backward)", () =>
     agreeOnGradients(([a, b]) => a!.matmul(b!).mul(a!.matmul(b!)).sum(), [randn([2, 13, 9]), randn([9, 11])]));
 });

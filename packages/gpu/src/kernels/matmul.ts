@@ -119,6 +119,28 @@ const matvecThread = defineKernel("matmul.matvecThread", (k, spec: MatvecSpec) =
 });
 
 /**
+ * Products with one output column and more rows than a matrix-vector product (a batch of
+ * matrices times vectors: Mamba's read-out y = h·C, [B·T] batches of [E, N] · [N, 1]): one
+ * invocation per output row sums over K. The tiled kernel would spend a whole tile of columns on
+ * the one that exists.
+ */
+const rowDots = defineKernel("matmul.rowDots", (k, spec: MatvecSpec) => {
+  const { a, b, y } = operands(k, spec.packed);
+  const r = k.let("r", k.globalId.x);
+  k.if(r.ge(spec.m), () => k.return());
+  const z = k.let("z", k.globalId.z);
+  const ab = offsetOf(k, "ab", z, spec.batch.shape, spec.batch.aStrides);
+  const bb = offsetOf(k, "bb", z, spec.batch.shape, spec.batch.bStrides);
+  const readW = weightReader(b, spec, spec.k, spec.n);
+  const acc = k.var("acc", "f32", 0);
+  k.range("kk", 0, spec.k, (kk) => acc.set(acc.add(a.at(ab.add(r.mul(spec.k)).add(kk)).mul(readW(bb, kk, u32(0))))));
+  y.set(z.mul(spec.m).add(r), acc);
+});
+
+/** Workgroups one dispatch may have along an axis (WebGPU's guaranteed limit). */
+const MAX_GROUPS = 65535;
+
+/**
  * The tiled kernel's right operand: float32, packed float16 pairs, or quantized codes and scales
  * (core's quantizedMatmul: W [N, K] stored as codes, read transposed; for 8 bits `groupSize` is 0,
  * one scale per row, so one pipeline serves every shape).
@@ -330,6 +352,10 @@ export const matmulNode: KernelFactory = (node, [a, b], ctx) => {
       return { dispatches: [{ program: matvecWorkgroup.specialize(spec), groups: [gx, gy, batch], inputs: [0, 1] }] };
     }
     return { dispatches: [{ program: matvecThread.specialize(spec), groups: [Math.ceil(n / 64), 1, batch], inputs: [0, 1] }] };
+  }
+  if (n === 1 && batch <= MAX_GROUPS) {
+    const spec: MatvecSpec = { m, k, n, transB, packed, batch: l };
+    return { dispatches: [{ program: rowDots.specialize(spec), groups: [Math.ceil(m / 64), 1, batch], inputs: [0, 1] }] };
   }
   return tiledPlan({ transB, packed }, batch, m, k, n, l, ctx.matmul ?? "f32");
 };
