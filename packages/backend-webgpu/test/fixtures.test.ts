@@ -1,52 +1,11 @@
-// Both official fixtures (state-spaces Mamba and DenseGAU-RetNet reference logits) on webgpu, in
-// every forward form, to 1e-4: the same bar the CPU backend meets. Quantized, against backend-cpu.
-import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+// Both official fixtures on webgpu, in every forward form, to 1e-4 (@densessm/gpu's suite: the bar
+// every backend meets); quantized, against backend-cpu.
 import { CausalLM, type Session } from "@densessm/core";
-import "@densessm/mamba"; // registers the families of the fixtures
-import "@densessm/retnet";
 import { describe, expect, it } from "vitest";
+import { models, officialFixtures } from "../../gpu/test/official-fixtures.js";
 import { cpu, gpu, maxAbsDiff } from "./helpers.js";
 
-const models = fileURLToPath(new URL("../../../models/", import.meta.url));
-
-interface Case {
-  input_ids: number[][];
-  logits_parallel: number[][][];
-  logits_recurrent: number[][][];
-}
-const readCase = (dir: string): Case => JSON.parse(readFileSync(`${models}${dir}/case.json`, "utf8")) as Case;
-
-describe("mamba-tiny fixture on webgpu", async () => {
-  const c = readCase("mamba-tiny");
-  const model = await CausalLM.fromPretrained(`${models}mamba-tiny`);
-  for (const mode of ["parallel", "chunkwise", "recurrent"] as const) {
-    it(`${mode} logits match the reference to 1e-4`, async () => {
-      const logits = await model.logits(gpu, c.input_ids, mode);
-      expect(logits.shape).toEqual([2, 11, 101]);
-      const ref = (mode === "recurrent" ? c.logits_recurrent : c.logits_parallel).flat(2);
-      expect(maxAbsDiff(logits.toFloat32(), ref)).toBeLessThanOrEqual(1e-4);
-    });
-  }
-});
-
-describe("dense-gau-retnet-tiny fixture on webgpu", async () => {
-  const c = readCase("dense-gau-retnet-tiny");
-  const lm = await CausalLM.fromPretrained(`${models}dense-gau-retnet-tiny`);
-  for (const mode of ["parallel", "chunkwise", "recurrent"] as const) {
-    it(`${mode} logits match the reference to 1e-4`, async () => {
-      const logits = await lm.logits(gpu, c.input_ids, mode);
-      expect(logits.shape).toEqual([2, 9, 97]);
-      const ref = (mode === "recurrent" ? c.logits_recurrent : c.logits_parallel).flat(2);
-      expect(maxAbsDiff(logits.toFloat32(), ref)).toBeLessThanOrEqual(1e-4);
-    });
-  }
-  it("chunkwise logits in chunks of 4 (state carried across chunks) match the reference to 1e-4", async () => {
-    const retnet = await CausalLM.fromPretrained(`${models}dense-gau-retnet-tiny`, { chunkSize: 4 });
-    const logits = await retnet.logits(gpu, c.input_ids, "chunkwise");
-    expect(maxAbsDiff(logits.toFloat32(), c.logits_parallel.flat(2))).toBeLessThanOrEqual(1e-4);
-  });
-});
+officialFixtures("webgpu", gpu);
 
 describe("quantized fixtures on webgpu (the fused quantized kernels, codes as raw bytes)", () => {
   const ids = [[5, 17, 3, 60, 2, 41, 9, 12, 33, 7]];

@@ -1,29 +1,13 @@
-import { CpuBackend } from "@densessm/backend-cpu";
-import { Rng, Session, Tensor, trace, type Graph, type SymTensor } from "@densessm/core";
+import { Session, type SymTensor, type Tensor } from "@densessm/core";
+import { agreeOn } from "../../gpu/test/compare.js";
 import { WebGpuBackend } from "../src/index.js";
+
+// The comparisons with backend-cpu are @densessm/gpu's (this backend is its executor on Dawn).
+export { cpu, feedsOf, graphOf, maxAbsDiff, randn } from "../../gpu/test/compare.js";
 
 /** One webgpu backend per test file (on CI: SwiftShader). Fails loudly when there is no adapter. */
 export const gpuBackend = await WebGpuBackend.create();
 export const gpu = new Session(gpuBackend);
-export const cpu = new Session(new CpuBackend());
 
-const rng = new Rng(7);
-export const randn = (shape: number[], lo = -1, hi = 1): Tensor =>
-  Tensor.float32(Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => lo + (hi - lo) * rng.uniform()), shape);
-
-/** A graph of `fn` over inputs named x0, x1, ... with the given tensors' types. */
-export function graphOf(fn: (xs: SymTensor[]) => SymTensor, inputs: readonly Tensor[]): Graph {
-  return trace((xs) => ({ y: fn(inputs.map((_, i) => xs[`x${i}`]!)) }), {
-    inputs: Object.fromEntries(inputs.map((t, i) => [`x${i}`, { shape: t.shape, dtype: t.dtype }])),
-  });
-}
-
-export const feedsOf = (inputs: readonly Tensor[]) => Object.fromEntries(inputs.map((t, i) => [`x${i}`, t]));
-
-export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
-  let m = 0;
-  // Equal values (infinities included) differ by 0; a NaN anywhere else makes the result NaN.
-  for (let i = 0; i < a.length; i++) m = Math.max(m, a[i] === b[i] ? 0 : Math.abs(a[i]! - b[i]!));
-  return m;
-}
+/** `fn` on backend-cpu and on `session` (default: webgpu) agree to `tol` of the largest value. */
+export const agree = (fn: (xs: SymTensor[]) => SymTensor, inputs: Tensor[], tol = 1e-5, session = gpu): Promise<void> => agreeOn(session, fn, inputs, tol);
