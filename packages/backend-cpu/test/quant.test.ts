@@ -1,33 +1,12 @@
-import { conformanceSuite, dequantizeWeight, type Capabilities, init, ops, quantizeWeight, Rng, Session, Tensor, trace, type QuantAttrs } from "@densessm/core";
+import { conformanceSuite, dequantizeWeight, worstOverRoundingBound, type Capabilities, init, ops, quantizeWeight, Rng, Session, Tensor, trace, type QuantAttrs } from "@densessm/core";
 import { describe, expect, it } from "vitest";
 import { CpuBackend } from "../src/index.js";
 import { quantModule } from "../src/kernels/quant-simd.js";
 
 const random = (shape: number[], seed: number, scale = 1): Tensor => init.uniform(shape, -scale, scale, new Rng(seed));
 
-/**
- * The SIMD kernels round each activation to a multiple of its block's max|x| / 32767, so an output
- * may differ from the float reference by at most sum_k |w_k| * max|x|_block(k) / 65534 (plus float
- * rounding, well below it). Checked per element against the float64 product of the dequantized W.
- */
-function expectWithinRoundingBound(y: Float32Array, x: Float32Array, w: Float32Array, m: number, n: number, cols: number, block: number): void {
-  let worst = 0;
-  for (let i = 0; i < m; i++)
-    for (let j = 0; j < n; j++) {
-      let exact = 0;
-      let bound = 0;
-      for (let b = 0; b < cols; b += block) {
-        let max = 0;
-        for (let k = b; k < Math.min(cols, b + block); k++) max = Math.max(max, Math.abs(x[i * cols + k]!));
-        for (let k = b; k < Math.min(cols, b + block); k++) {
-          exact += x[i * cols + k]! * w[j * cols + k]!;
-          bound += (Math.abs(w[j * cols + k]!) * max) / 65534;
-        }
-      }
-      worst = Math.max(worst, Math.abs(y[i * n + j]! - exact) / (bound * 1.01 + 1e-6 * Math.abs(exact) + 1e-30));
-    }
-  expect(worst).toBeLessThanOrEqual(1);
-}
+// The SIMD kernels round each activation to a multiple of its block's max|x| / 32767.
+const INT16_LEVELS = 32767;
 
 const simd = quantModule() !== null;
 if (!simd) console.warn("!! backend-cpu quant tests: this engine has no WebAssembly SIMD; the SIMD kernel checks below run the JS path");
@@ -52,7 +31,10 @@ describe("quantizedMatmul on backend-cpu", () => {
       const graph = trace(({ x }, b) => ({ y: ops.quantizedMatmul(x!, b.param("codes", q.codes.shape, q.codes.dtype), b.param("scale", q.scale.shape), attrs) }), { inputs: { x: { shape: [m, cols] } } });
       const session = new Session(new CpuBackend());
       session.setParameters([["codes", q.codes], ["scale", q.scale]]);
-      for (let run = 0; run < 2; run++) expectWithinRoundingBound((await session.run(graph, { x })).y!.toFloat32(), x.toFloat32(), w, m, n, cols, bits === 8 ? 128 : group);
+      for (let run = 0; run < 2; run++) {
+        const y = (await session.run(graph, { x })).y!.toFloat32();
+        expect(worstOverRoundingBound(y, x.toFloat32(), w, { m, n, cols }, { block: bits === 8 ? 128 : group, levels: INT16_LEVELS })).toBeLessThanOrEqual(1);
+      }
     });
   }
 

@@ -114,3 +114,4 @@ export { pastName, presentName } from "./model/state-names.js";
 export { concatPositions, lastPosition } from "./model/logits.js";
 export { SAMPLE_SEARCH_STEPS, type SampleAttrs } from "./ops/sample.js";
 export { parameterFiniteDifference } from "./conformance/finite-difference.js";
+export { worstOverRoundingBound } from "./conformance/activation-rounding.js";
