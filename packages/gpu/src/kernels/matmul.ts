@@ -148,6 +148,31 @@ const MAX_GROUPS = 65535;
 type TiledSpec = { readonly transB: boolean; readonly packed: boolean; readonly quant?: { readonly bits: 8 | 4; readonly groupSize: number; readonly bytes: boolean } };
 
 /**
+ * Stages a K-tile of the right operand in workgroup memory as Bs[k][col], `width` columns by
+ * `depth` rows of K, each of `threads` invocations loading width·depth/threads elements. [N, K]
+ * rows are contiguous along K and [K, N] along N, so consecutive invocations read along whichever
+ * is contiguous; outside the matrix, zeros. Shared by the tiled and tensor-core kernels.
+ */
+function stageB(
+  k: KernelBuilder,
+  Bs: Memory<"f32">,
+  tile: { readonly width: number; readonly depth: number; readonly threads: number; readonly transB: boolean },
+  at: { readonly tid: Val<"u32">; readonly n0: Val<"u32">; readonly k0: Val<"u32">; readonly n: Val<"u32">; readonly k: Val<"u32">; readonly bb: Val<"u32"> },
+  readW: (bb: Val<"u32">, kk: Val<"u32">, col: Val<"u32">) => Val<"f32">,
+): void {
+  k.range("l", 0, (tile.width * tile.depth) / tile.threads, (l) => {
+    const e = k.let("e", at.tid.add(l.mul(tile.threads)));
+    const nn = k.let("nn", tile.transB ? e.div(tile.depth) : e.rem(tile.width));
+    const kt = k.let("kt", tile.transB ? e.rem(tile.depth) : e.div(tile.width));
+    const gn = k.let("gn", at.n0.add(nn));
+    const gk = k.let("gk", at.k0.add(kt));
+    const v = k.var("v", "f32", 0);
+    k.if(gn.lt(at.n).and(gk.lt(at.k)), () => v.set(readW(at.bb, gk, gn)));
+    Bs.set(kt.mul(tile.width).add(nn), v);
+  });
+}
+
+/**
  * The tiled kernel: a 32x32 output tile per workgroup, 8x8 invocations each accumulating a 4x4
  * block from K-tiles of 16 staged in workgroup memory ([k][m] and [k][n], so the inner loop reads
  * contiguous rows). Shapes and batch strides are parameters, so one pipeline per B layout serves
@@ -190,16 +215,7 @@ const tiledKernel = defineKernel("matmul.tiled", (k, spec: TiledSpec) => {
       k.if(gm.lt(m).and(gk.lt(kk_)), () => v.set(a.at(ab.add(gm.mul(kk_)).add(gk))));
       As.set(kt.mul(TILE).add(mm), v);
     });
-    k.range("l", 0, LOADS, (l) => {
-      const e = k.let("e", tid.add(l.mul(THREADS)));
-      const nn = k.let("nn", spec.transB ? e.div(TILE_K) : e.rem(TILE));
-      const kt = k.let("kt", spec.transB ? e.rem(TILE_K) : e.div(TILE));
-      const gn = k.let("gn", n0.add(nn));
-      const gk = k.let("gk", k0.add(kt));
-      const v = k.var("v", "f32", 0);
-      k.if(gn.lt(n).and(gk.lt(kk_)), () => v.set(readW(bb, gk, gn)));
-      Bs.set(kt.mul(TILE).add(nn), v);
-    });
+    stageB(k, Bs, { width: TILE, depth: TILE_K, threads: THREADS, transB: spec.transB }, { tid, n0, k0, n, k: kk_, bb }, readW);
     k.barrier();
     k.range("kt", 0, TILE_K, (kt) => {
       const ar = QUAD.map((i) => k.let(`ar${i}`, As.at(kt.mul(TILE).add(ly.mul(4)).add(i))));
@@ -265,17 +281,7 @@ const mmaKernel = defineKernel("matmul.mma", (k, spec: { transB: boolean; input:
       k.if(gm.lt(m).and(gk.lt(kk_)), () => v.set(a.at(ab.add(gm.mul(kk_)).add(gk))));
       As.set(e, v);
     });
-    k.range("l", 0, loads, (l) => {
-      const e = k.let("e", tid.add(l.mul(MMA_THREADS)));
-      // [N, K] rows are contiguous along K, [K, N] along N: read along whichever is contiguous.
-      const nn = k.let("nn", spec.transB ? e.div(MMA_K) : e.rem(MMA_TILE));
-      const kt = k.let("kt", spec.transB ? e.rem(MMA_K) : e.div(MMA_TILE));
-      const gn = k.let("gn", n0.add(nn));
-      const gk = k.let("gk", k0.add(kt));
-      const v = k.var("v", "f32", 0);
-      k.if(gn.lt(n).and(gk.lt(kk_)), () => v.set(readW(bb, gk, gn)));
-      Bs.set(kt.mul(MMA_TILE).add(nn), v);
-    });
+    stageB(k, Bs, { width: MMA_TILE, depth: MMA_K, threads: MMA_THREADS, transB: spec.transB }, { tid, n0, k0, n, k: kk_, bb }, readW);
     k.barrier();
     const A = (row: Val<"u32">, col: Val<"u32"> | number) => As.at(row.mul(MMA_K).add(col));
     const B = (kRow: Val<"u32"> | number, col: Val<"u32">) => Bs.at(u32(0).add(kRow).mul(MMA_TILE).add(col));
