@@ -121,6 +121,15 @@ describe("study", () => {
     expect(await readFile(report.files.plot, "utf8")).toMatch(/^<svg/);
   });
 
+  it("asks every run's backend for determinism with `deterministic`, and says so in the report", async () => {
+    const runs = join(dir, "runs-deterministic");
+    const report = await study({ grid, data: data(), runs, out: join(dir, "out-deterministic"), backend: "cpu", deterministic: true, seeds: [0] });
+    const latest = JSON.parse(await readFile(join(runs, "dense-seed0", "latest.json"), "utf8")) as { checkpoint: string };
+    const state = JSON.parse(await readFile(join(runs, "dense-seed0", latest.checkpoint, "training_state.json"), "utf8")) as { options: { deterministic?: boolean } };
+    expect(state.options.deterministic).toBe(true);
+    expect(await readFile(report.files.table, "utf8")).toMatch(/backend cpu \(deterministic\)/);
+  });
+
   it("a stopped study resumes to the same numbers, and finished runs are never trained again", async () => {
     const runs = join(dir, "runs-stopped");
     const controller = new AbortController();

@@ -18,6 +18,7 @@ interface StudyFlags {
   steps?: number;
   tokens?: number;
   backend?: string;
+  deterministic?: boolean;
   tokenizer?: string;
   reportOnly?: boolean;
   background?: boolean;
@@ -44,6 +45,7 @@ export function registerStudy(program: Command): void {
     .option("--steps <n>", "optimizer steps per run (default: the grid's)", positiveInt)
     .option("--tokens <n>", "training tokens per run instead of --steps (language modeling)", positiveInt)
     .option("--backend <name>", "backend (default: best available)")
+    .option("--deterministic", "the same numbers on every run and resume (onnx: one thread, slower; cpu always is)")
     .option("--tokenizer <file|dir>", "use this tokenizer for every run instead of one trained on the data")
     .option("--report-only", "train nothing: report the seeds every configuration has finished")
     .option("--background", "run detached; progress goes to <runs>/<grid>.log (see --status)")
@@ -76,6 +78,7 @@ export function registerStudy(program: Command): void {
           training: { ...(flags.steps ? { steps: flags.steps } : {}), ...(flags.tokens ? { tokens: flags.tokens, steps: undefined } : {}) },
           mqar: flags.steps ? { steps: flags.steps } : undefined,
           backend: flags.backend,
+          deterministic: flags.deterministic,
           tokenizer: flags.tokenizer,
           reportOnly: flags.reportOnly,
           command: commandLine().replace(" --report-only", ""), // the command that trains what the report shows

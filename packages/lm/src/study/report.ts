@@ -17,6 +17,7 @@ export interface StudyReportInput {
   data: string[];
   vocabSize: number;
   backend?: string;
+  deterministic: boolean;
   command?: string;
   out: string;
 }
@@ -76,7 +77,7 @@ export async function writeStudyReport(input: StudyReportInput): Promise<StudyRe
     "",
     ...(input.grid.description ? [input.grid.description, ""] : []),
     ...(input.command ? ["```sh", input.command, "```", ""] : []),
-    `Machine: ${machine}; backend ${input.backend ?? "best available"}. Date: ${date}.`,
+    `Machine: ${machine}; backend ${input.backend ?? "best available"}${input.deterministic ? " (deterministic)" : ""}. Date: ${date}.`,
     "",
     lm ? lmSetup(input, n) : mqarSetup(input.mqar, n),
     "",
@@ -116,6 +117,7 @@ export async function writeStudyReport(input: StudyReportInput): Promise<StudyRe
     command: input.command,
     machine,
     backend: input.backend,
+    deterministic: input.deterministic,
     date,
     seeds: input.seeds,
     training: lm ? input.training : undefined,

@@ -29,6 +29,8 @@ export interface StudyOptions {
   /** A tokenizer for every run instead of one trained on the data. */
   tokenizer?: string;
   backend?: string;
+  /** Ask the backend for the same bits on every run (onnx: one thread; see BackendOptions.deterministic). */
+  deterministic?: boolean;
   /** Train nothing: report the seeds every configuration has finished. */
   reportOnly?: boolean;
   /** The command line that ran the study, for the report. */
@@ -148,13 +150,13 @@ export async function study(options: StudyOptions): Promise<StudyReport> {
   type OnTrain = (event: TrainEvent | MqarTrainEvent) => void;
 
   const trainLanguageModel = async (c: Configuration, seed: number, dir: string, resume: boolean, onTrain: OnTrain): Promise<RunResult> => {
-    const r = await train({ ...training, model: c.config, data, tokenizer: tokenizerDir, seed, out: dir, resume, backend: options.backend, keepCheckpoints: 1, signal: options.signal, onProgress: onTrain });
+    const r = await train({ ...training, model: c.config, data, tokenizer: tokenizerDir, seed, out: dir, resume, backend: options.backend, deterministic: options.deterministic, keepCheckpoints: 1, signal: options.signal, onProgress: onTrain });
     r.session.dispose();
     const { state } = await readTrainingState(r.checkpoint);
     return { parameters: c.parameters, seconds: state.elapsedSeconds, finalLoss: r.validation.loss, evaluations: r.evaluations, tokens: state.tokensSeen };
   };
   const trainRecall = async (c: Configuration, seed: number, onTrain: OnTrain): Promise<RunResult> => {
-    const session = await Session.create(options.backend);
+    const session = await Session.create(options.backend, { deterministic: options.deterministic });
     try {
       const r = await trainMqar(CausalLM.fromConfig(c.config, { seed }), session, { ...mqar, seed, signal: options.signal, onProgress: onTrain });
       return { parameters: c.parameters, seconds: r.seconds, accuracy: r.accuracy, meanAccuracy: r.meanAccuracy, finalTrainLoss: r.finalTrainLoss };
@@ -200,6 +202,7 @@ export async function study(options: StudyOptions): Promise<StudyReport> {
       data,
       vocabSize,
       backend: options.backend,
+      deterministic: options.deterministic ?? false,
       command: options.command,
       out: options.out,
     });
