@@ -1,5 +1,5 @@
 import { Tensor } from "@densessm/core";
-import { expSimd, simdMemory } from "./exp-simd.js";
+import { expSimd } from "./exp-simd.js";
 import { aroundAxis } from "./indexing-maps.js";
 import type { KernelFactory } from "./types.js";
 
@@ -23,7 +23,7 @@ const pointwise =
 /** Room for n exponents: the SIMD kernels' memory, or a fresh array where there is no SIMD. */
 function exponents(n: number): Float32Array {
   const simd = expSimd();
-  return simd ? simdMemory(simd, Math.ceil(n / 4) * 4) : new Float32Array(n);
+  return simd ? simd.floats(Math.ceil(n / 4) * 4) : new Float32Array(n);
 }
 
 /** e[i] = e^e[i] for the first n entries of an `exponents(n)` array. */

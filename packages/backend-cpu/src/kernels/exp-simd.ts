@@ -19,7 +19,7 @@
  * float64 reference.
  */
 
-import { I32, lazyModule, op, V128 } from "./wasm.js";
+import { I32, lazyModule, op, V128, type ModuleMemory } from "./wasm.js";
 
 const LOG2E = 1.4426950408889634;
 // ln 2 split in two (Cephes): C1 has few significant bits, so k C1 is exact for |k| ≤ 128.
@@ -89,26 +89,13 @@ function expBody(): number[] {
   return code.flat();
 }
 
-export interface ExpSimd {
+export interface ExpSimd extends ModuleMemory {
   scan: (pDelta: number, pA: number, pB: number, pX: number, pH0: number, pOut: number, batch: number, len: number, e: number, n4: number) => void;
   exp: (p: number, count4: number) => void;
-  readonly memory: WebAssembly.Memory;
 }
 
 /** The instantiated kernels, or null where WebAssembly SIMD is unavailable (the kernels then stay in JS). */
-export const expSimd: () => ExpSimd | null = lazyModule<Omit<ExpSimd, "memory">>(() => [
+export const expSimd: () => ExpSimd | null = lazyModule<Omit<ExpSimd, keyof ModuleMemory>>(() => [
   { name: "scan", params: Array(10).fill(I32), locals: [[10, I32], [5, V128]], body: scanBody() },
   { name: "exp", params: [I32, I32], locals: [[3, V128]], body: expBody() },
 ]);
-
-/** A float32 view of the kernels' memory with room for `floats`, grown (and re-viewed) as needed; kernels run one at a time, so each may use all of it. */
-export function simdMemory(kernel: ExpSimd, floats: number): Float32Array {
-  const need = floats * 4;
-  const have = kernel.memory.buffer.byteLength;
-  if (need > have) kernel.memory.grow(Math.ceil((need - have) / 65536));
-  // Growing detaches the old buffer; re-view it whenever it changed.
-  if (view?.buffer !== kernel.memory.buffer) view = new Float32Array(kernel.memory.buffer);
-  return view;
-}
-
-let view: Float32Array | undefined;

@@ -13,7 +13,7 @@
  * fused multiply-add, which keeps results bit-identical on every engine). kc must be at least 1.
  */
 
-import { F32, I32, lazyModule, op, V128 } from "./wasm.js";
+import { F32, I32, lazyModule, op, V128, type ModuleMemory } from "./wasm.js";
 
 export const MR = 4;
 export const NR = 8;
@@ -78,14 +78,13 @@ function matvecsBody(): number[] {
   return code.flat();
 }
 
-export interface SimdKernel {
+export interface SimdKernel extends ModuleMemory {
   micro: (pa: number, pb: number, pc: number, kc: number, ldc: number) => void;
   matvecs: (pa: number, pb: number, pc: number, batches: number, m: number, k: number) => void;
-  readonly memory: WebAssembly.Memory;
 }
 
 /** The instantiated kernels, or null where WebAssembly SIMD is unavailable (then gemm stays in JS). */
-export const simdKernel: () => SimdKernel | null = lazyModule<Omit<SimdKernel, "memory">>(() => [
+export const simdKernel: () => SimdKernel | null = lazyModule<Omit<SimdKernel, keyof ModuleMemory>>(() => [
   { name: "micro", params: [I32, I32, I32, I32, I32], locals: [[1, I32], [MR * NV + NV + 1, V128]], body: microBody() },
   { name: "matvecs", params: [I32, I32, I32, I32, I32, I32], locals: [[2, I32], [1, F32], [1, I32]], body: matvecsBody() },
 ]);

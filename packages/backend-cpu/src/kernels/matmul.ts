@@ -14,18 +14,6 @@ const SIMD_MIN_WORK = 16 * 16 * 16;
 /** The SIMD path packs A, B and C into WebAssembly memory; bigger problems are split or stay in JS. */
 const MAX_SCRATCH_BYTES = 1 << 30;
 
-let scratch: Float32Array | null = null;
-
-function scratchView(floats: number): Float32Array {
-  const kernel = simdKernel()!;
-  const needBytes = floats * 4;
-  const haveBytes = kernel.memory.buffer.byteLength;
-  if (needBytes > haveBytes) kernel.memory.grow(Math.ceil((needBytes - haveBytes) / 65536));
-  // Growing detaches the old buffer; re-view it whenever it changed.
-  if (scratch === null || scratch.buffer !== kernel.memory.buffer) scratch = new Float32Array(kernel.memory.buffer);
-  return scratch;
-}
-
 /**
  * C += A B (or A B^T when transB) through the WebAssembly SIMD micro-kernel. A is packed into
  * ceil(m / MR) panels of k x MR floats, B into ceil(n / NR) panels of k x NR (zero-padded, so the
@@ -36,7 +24,7 @@ function gemmSimd(a: Float32Array, aOff: number, b: Float32Array, bOff: number, 
   const mp = Math.ceil(m / MR), np = Math.ceil(n / NR);
   const mPad = mp * MR, nPad = np * NR;
   const aBase = 0, bBase = mPad * k, cBase = bBase + nPad * k;
-  const f = scratchView(cBase + mPad * nPad);
+  const f = simdKernel()!.floats(cBase + mPad * nPad);
 
   // Pack A: panel ip holds rows ip*MR .. ip*MR+MR-1, stored k-major (MR floats per k).
   for (let ip = 0; ip < mp; ip++) {
@@ -204,19 +192,8 @@ function gemmAny(a: Float32Array, aOff: number, b: Float32Array, bOff: number, c
       return;
     }
   }
-  if (n === 1) matvec(a, aOff, b, bOff, c, cOff, m, k);
-  else if (transB) gemmTransBJs(a, aOff, b, bOff, c, cOff, m, n, k);
+  if (transB) gemmTransBJs(a, aOff, b, bOff, c, cOff, m, n, k);
   else gemmJs(a, aOff, b, bOff, c, cOff, m, n, k);
-}
-
-/** C[m, 1] += A[m, k] b[k] (b is the same k floats transposed or not): one dot product per row. */
-function matvec(a: Float32Array, aOff: number, b: Float32Array, bOff: number, c: Float32Array, cOff: number, m: number, k: number): void {
-  for (let i = 0; i < m; i++) {
-    const ai = aOff + i * k;
-    let s = c[cOff + i]!;
-    for (let p = 0; p < k; p++) s = Math.fround(s + Math.fround(a[ai + p]! * b[bOff + p]!));
-    c[cOff + i] = s;
-  }
 }
 
 /**
@@ -270,11 +247,11 @@ export const matmulKernel: KernelFactory = (node, [a, b]) => {
   // A batch of matrix-vector products, each batch its own matrix and vector (Mamba's read-out
   // y = h C): one WebAssembly call for all of them, where JS would pay Math.fround per term.
   const matvecs =
-    n === 1 && m * k > 0 && aBatch.every((i, t) => i === t) && bBatch.every((i, t) => i === t) && batches * (m * k + k + m) * 4 <= MAX_SCRATCH_BYTES && simdKernel() !== null;
+    n === 1 && batches * m * k > 0 && aBatch.every((i, t) => i === t) && bBatch.every((i, t) => i === t) && batches * (m * k + k + m) * 4 <= MAX_SCRATCH_BYTES && simdKernel() !== null;
   return ([x, y], alloc) => {
     const c = alloc("float32", batches * m * n) as Float32Array;
-    if (matvecs && batches > 0) {
-      const f = scratchView(batches * (m * k + k + m));
+    if (matvecs) {
+      const f = simdKernel()!.floats(batches * (m * k + k + m));
       const [aBase, bBase, cBase] = [0, batches * m * k, batches * (m * k + k)];
       f.set(x!.data as Float32Array, aBase);
       f.set(y!.data as Float32Array, bBase);

@@ -1,5 +1,5 @@
 import { DTypeError, Tensor } from "@densessm/core";
-import { expSimd, simdMemory } from "./exp-simd.js";
+import { expSimd } from "./exp-simd.js";
 import type { KernelFactory } from "./types.js";
 
 // Kernels for the mamba family's ops, keyed by op name (this package does not import mamba).
@@ -31,7 +31,7 @@ export const selectiveScanKernel: KernelFactory = (node) => {
     const h = alloc("float32", batch * len * e * n) as Float32Array;
     if (useSimd) {
       const [oDelta, oA, oB, oX, oH0, oOut] = offsets as [number, number, number, number, number, number];
-      const mem = simdMemory(simd, floats);
+      const mem = simd.floats(floats);
       mem.set(delta, oDelta);
       mem.set(A, oA);
       mem.set(B, oB);

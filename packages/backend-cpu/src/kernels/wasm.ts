@@ -122,19 +122,37 @@ export function wasmModule(functions: readonly WasmFunction[], memory: "own" | "
   ]);
 }
 
+/** A module's own memory, and float32 views of it. */
+export interface ModuleMemory {
+  readonly memory: WebAssembly.Memory;
+  /**
+   * A float32 view of the memory with room for `count` floats, grown (and re-viewed: growing
+   * detaches the old buffer) as needed. Kernels run one at a time, so each may use all of it.
+   */
+  floats(count: number): Float32Array;
+}
+
 /**
  * A module of `functions` with its own memory, instantiated on first use: its exported functions
  * and its memory, or null where the engine cannot compile it (no WebAssembly SIMD), so that callers
  * keep their JS path. Synchronous: these modules are a few KB, far below any engine's limit.
  */
-export function lazyModule<T extends object>(functions: () => readonly WasmFunction[]): () => (T & { readonly memory: WebAssembly.Memory }) | null {
-  let cached: (T & { readonly memory: WebAssembly.Memory }) | null | undefined;
+export function lazyModule<T extends object>(functions: () => readonly WasmFunction[]): () => (T & ModuleMemory) | null {
+  let cached: (T & ModuleMemory) | null | undefined;
   return () => {
     if (cached !== undefined) return cached;
     try {
       const instance = new WebAssembly.Instance(new WebAssembly.Module(wasmModule(functions(), "own")), {});
       const { mem, ...exported } = instance.exports;
-      cached = { ...(exported as T), memory: mem as WebAssembly.Memory };
+      const memory = mem as WebAssembly.Memory;
+      let view = new Float32Array(memory.buffer);
+      const floats = (count: number): Float32Array => {
+        const need = count * 4 - memory.buffer.byteLength;
+        if (need > 0) memory.grow(Math.ceil(need / 65536));
+        if (view.buffer !== memory.buffer) view = new Float32Array(memory.buffer);
+        return view;
+      };
+      cached = { ...(exported as T), memory, floats };
     } catch {
       cached = null;
     }
