@@ -62,12 +62,6 @@ export function createServer(options: ServerOptions): DenseSSMServer {
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false } },
   });
   let closing = false;
-  /** Event streams still being written: shutdown lets them end before it closes the connections. */
-  const streaming = new Set<Promise<void>>();
-  const track = (written: Promise<void>): Promise<void> => {
-    streaming.add(written);
-    return written.finally(() => streaming.delete(written));
-  };
   /**
    * Open connections and how many responses each is writing. A kept-alive connection between
    * requests would hold the process at shutdown until the client's keep-alive timeout (seconds),
@@ -80,9 +74,12 @@ export function createServer(options: ServerOptions): DenseSSMServer {
   });
   app.addHook("onRequest", async (req, reply) => {
     const socket = req.raw.socket;
-    connections.set(socket, (connections.get(socket) ?? 0) + 1);
+    if (!connections.has(socket)) return; // an injected request (no socket of ours)
+    connections.set(socket, connections.get(socket)! + 1);
     reply.raw.once("close", () => {
-      const busy = (connections.get(socket) ?? 1) - 1;
+      // A connection that closed first is gone from the map; do not bring it back.
+      if (!connections.has(socket)) return;
+      const busy = connections.get(socket)! - 1;
       connections.set(socket, busy);
       if (closing && busy === 0) socket.destroy();
     });
@@ -171,13 +168,13 @@ export function createServer(options: ServerOptions): DenseSSMServer {
     const logprobsOf = (tokens: readonly DrawnToken[], offset: number) => (logprobs === undefined ? null : completionLogprobs(tokenizer, tokens, offset));
 
     if (body.stream) {
-      return track(streamEvents(req, reply, jobs, n, {
+      return streamEvents(req, reply, jobs, n, {
         everyToken: logprobs !== undefined,
         start: (index) => (echoed[Math.floor(index / n)] ? { ...base, choices: [{ index, text: echoed[Math.floor(index / n)], logprobs: null, finish_reason: null }] } : undefined),
         text: (index, text, token) => ({ ...base, choices: [{ index, text, logprobs: logprobsOf(token ? [token] : [], 0), finish_reason: null }] }),
         finish: (index, reason) => ({ ...base, choices: [{ index, text: "", logprobs: null, finish_reason: reason }] }),
         usage: (usage) => (body.stream_options?.include_usage ? { ...base, choices: [], usage } : undefined),
-      }));
+      });
     }
     const { answers, usage } = await collect(jobs, n);
     return {
@@ -210,13 +207,13 @@ export function createServer(options: ServerOptions): DenseSSMServer {
     const logprobsOf = (tokens: readonly DrawnToken[]) => (logprobs === undefined ? null : { content: chatLogprobs(tokenizer, tokens) });
 
     if (body.stream) {
-      return track(streamEvents(req, reply, jobs, n, {
+      return streamEvents(req, reply, jobs, n, {
         everyToken: logprobs !== undefined,
         start: (index) => ({ ...base, choices: [{ index, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }] }),
         text: (index, text, token) => ({ ...base, choices: [{ index, delta: { content: text }, logprobs: logprobsOf(token ? [token] : []), finish_reason: null }] }),
         finish: (index, reason) => ({ ...base, choices: [{ index, delta: {}, logprobs: null, finish_reason: reason }] }),
         usage: (usage) => (body.stream_options?.include_usage ? { ...base, choices: [], usage } : undefined),
-      }));
+      });
     }
     const { answers, usage } = await collect(jobs, n);
     return {
@@ -230,9 +227,8 @@ export function createServer(options: ServerOptions): DenseSSMServer {
   async function shutdown(deadlineMs: number): Promise<void> {
     closing = true;
     await engine.close(deadlineMs);
-    await Promise.all(streaming);
-    // Every stream has ended: close the connections between requests (a request in progress, a
-    // late 503, closes its connection when its response is done).
+    // Every stream has ended: close the connections between requests (one still writing its last
+    // events, or a late 503, is closed when its response is done).
     for (const [socket, busy] of connections) if (busy === 0) socket.destroy();
     await app.close();
   }
@@ -284,7 +280,7 @@ async function streamEvents(req: FastifyRequest, reply: FastifyReply, jobs: Asyn
     if (api.status === 500) console.error(`densessm serve: ${req.method} ${req.url}: ${(failed as Error).stack ?? String(failed)}`);
     send(api.body);
   } else send(format.usage(usage));
-  if (!res.destroyed) await new Promise<void>((resolve) => res.end("data: [DONE]\n\n", resolve));
+  if (!res.destroyed) res.end("data: [DONE]\n\n");
 }
 
 async function collect(jobs: AsyncIterable<JobEvent>[], n: number): Promise<{ answers: Collected[]; usage: Usage }> {
